@@ -1,0 +1,23 @@
+"""mlmix_pymc: multilevel mixture models (Asparouhov & Muthen) on PyTensor/PyMC.
+
+Quick use::
+
+    import mlmix_pymc as mm
+    df = mm.datasets.load_lsat()
+    model = mm.lca(df, items=["item1", "item2", "item3", "item4", "item5"], n_classes=2)
+    result = model.fit(starts=(20, 5), seed=1)
+    print(result.summary())
+"""
+
+from . import datasets
+from .errors import DataError, EstimationError, MlmixError, SpecificationError
+from .model import Model
+from .models import from_spec, lca
+from .spec import ClassVariable, Constraints, Indicator, ModelSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
+    "ModelSpec", "SpecificationError", "datasets", "from_spec", "lca", "__version__",
+]

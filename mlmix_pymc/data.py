@@ -1,0 +1,212 @@
+"""Data layer: a pandas DataFrame and a ``ModelSpec`` become plain numpy arrays.
+
+Every check of user data lives here, so the graph builder can trust its inputs.
+
+* Missing indicator values stay in the data and drop out of the likelihood
+  (full-information ML under MAR).
+* Rows with a missing covariate (or cluster id) are left out with a warning giving the count;
+  rows where every indicator is missing carry no information and are left out likewise.
+* Categorical indicators are recoded to 0..C-1; the mapping is kept (``category_maps``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class IndicatorData:
+    """One indicator column as arrays.
+
+    ``values``: float array, NaN where missing; categorical items hold codes 0..C-1.
+    ``categories``: original category labels in code order (categorical families).
+    """
+
+    name: str
+    family: str
+    values: np.ndarray
+    categories: tuple = ()
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Boolean mask of observed values."""
+        return ~np.isnan(self.values)
+
+    @property
+    def n_categories(self) -> int:
+        """Number of categories (0 for continuous items)."""
+        return len(self.categories)
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Arrays for estimation, aligned with ``index`` (the rows kept from the input)."""
+
+    index: pd.Index
+    input_index: pd.Index
+    indicators: dict[str, IndicatorData]
+    covariates: np.ndarray
+    covariate_names: tuple[str, ...]
+    cluster_codes: np.ndarray | None = None
+    cluster_labels: tuple = ()
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of rows used in estimation."""
+        return len(self.index)
+
+    @property
+    def category_maps(self) -> dict[str, dict]:
+        """For each categorical indicator, original label -> code 0..C-1."""
+        return {
+            name: {lab: code for code, lab in enumerate(ind.categories)}
+            for name, ind in self.indicators.items()
+            if ind.family != "normal"
+        }
+
+    def covariate_matrix(self, names) -> np.ndarray:
+        """Columns of the covariate matrix for the covariates ``names``."""
+        cols = [self.covariate_names.index(n) for n in names]
+        return self.covariates[:, cols]
+
+
+def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
+    """Validate ``df`` against ``spec`` and convert it to ``ModelData``.
+
+    Raises ``DataError`` naming the column or value at fault.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(df).__name__}")
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()].tolist()
+        raise DataError(f"data has duplicate column names {dup}")
+    needed = [ind.name for ind in spec.indicators] + list(spec.covariates)
+    if spec.cluster is not None:
+        needed.append(spec.cluster)
+    for col in needed:
+        if col not in df.columns:
+            close = [c for c in map(str, df.columns) if c.lower() == str(col).lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DataError(f"column {col!r} is not in the data{hint}; columns are {list(map(str, df.columns))[:20]}")
+
+    keep = np.ones(len(df), dtype=bool)
+    dropped: dict[str, int] = {}
+
+    covariates = np.empty((len(df), 0))
+    if spec.covariates:
+        covariates = np.column_stack([_numeric_column(df, c, "covariate") for c in spec.covariates])
+        missing_cov = np.isnan(covariates).any(axis=1)
+        if missing_cov.any():
+            dropped["missing covariate"] = int(missing_cov.sum())
+            warnings.warn(
+                f"{int(missing_cov.sum())} row(s) with a missing value on covariate(s) "
+                f"{[c for c in spec.covariates if df[c].isna().any()]} were left out of the analysis",
+                stacklevel=3,
+            )
+            keep &= ~missing_cov
+
+    cluster_codes = None
+    cluster_labels: tuple = ()
+    if spec.cluster is not None:
+        cl = df[spec.cluster]
+        if cl.isna().any():
+            dropped["missing cluster id"] = int(cl.isna().sum())
+            warnings.warn(f"{int(cl.isna().sum())} row(s) with a missing cluster id in column "
+                          f"{spec.cluster!r} were left out of the analysis", stacklevel=3)
+            keep &= ~cl.isna().to_numpy()
+
+    indicators = {}
+    for ind in spec.indicators:
+        if ind.family == "normal":
+            values = _numeric_column(df, ind.name, "continuous indicator")
+            indicators[ind.name] = IndicatorData(ind.name, ind.family, values)
+        else:
+            values, cats = _categorical_column(df[ind.name], ind.name, ind.family)
+            indicators[ind.name] = IndicatorData(ind.name, ind.family, values, cats)
+
+    all_missing = np.all([np.isnan(v.values) for v in indicators.values()], axis=0) & keep
+    if all_missing.any():
+        dropped["all indicators missing"] = int(all_missing.sum())
+        warnings.warn(
+            f"{int(all_missing.sum())} row(s) with every indicator missing were left out of the analysis",
+            stacklevel=3,
+        )
+        keep &= ~all_missing
+
+    if not keep.any():
+        raise DataError("no rows are left after removing rows with missing covariates or indicators")
+
+    indicators = {k: IndicatorData(v.name, v.family, v.values[keep], v.categories) for k, v in indicators.items()}
+    for ind in spec.indicators:
+        iv = indicators[ind.name]
+        if ind.family != "normal" and iv.n_categories < 2:
+            raise DataError(
+                f"indicator {ind.name!r} has only one observed category {list(iv.categories)}; "
+                "it carries no information for a mixture model"
+            )
+        if ind.family == "normal" and np.nanvar(iv.values) == 0:
+            raise DataError(f"continuous indicator {ind.name!r} has zero variance")
+    if spec.cluster is not None:
+        codes, uniques = pd.factorize(df[spec.cluster][keep], sort=True)
+        cluster_codes, cluster_labels = codes.astype(np.int64), tuple(uniques)
+
+    return ModelData(
+        index=df.index[keep],
+        input_index=df.index,
+        indicators=indicators,
+        covariates=covariates[keep],
+        covariate_names=tuple(spec.covariates),
+        cluster_codes=cluster_codes,
+        cluster_labels=cluster_labels,
+        dropped=dropped,
+    )
+
+
+def _numeric_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float).to_numpy()
+    if not pd.api.types.is_numeric_dtype(s):
+        conv = pd.to_numeric(s, errors="coerce")
+        bad = s[conv.isna() & s.notna()]
+        if len(bad):
+            raise DataError(
+                f"{role} column {col!r} has non-numeric value {bad.iloc[0]!r} "
+                f"(row {bad.index[0]!r}); {len(bad)} such value(s)"
+            )
+        s = conv
+    values = s.to_numpy(dtype=float)
+    if np.isinf(values).any():
+        raise DataError(f"{role} column {col!r} has infinite values")
+    return values
+
+
+def _categorical_column(s: pd.Series, col: str, family: str) -> tuple[np.ndarray, tuple]:
+    """Recode a categorical column to float codes 0..C-1 (NaN for missing)."""
+    observed = s.dropna()
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = [c for c in s.cat.categories if (observed == c).any()]
+    else:
+        uniq = pd.unique(observed)
+        try:
+            cats = sorted(uniq.tolist())
+        except TypeError:
+            raise DataError(f"indicator {col!r} mixes value types {sorted({type(u).__name__ for u in uniq})}") from None
+    if family == "binary" and len(cats) > 2:
+        raise DataError(
+            f"binary indicator {col!r} has {len(cats)} distinct values {cats[:10]}; "
+            "a binary item must have exactly two (declare it family='ordinal' for ordered categories)"
+        )
+    if family == "ordinal" and len(cats) > 50:
+        raise DataError(f"ordinal indicator {col!r} has {len(cats)} distinct values; is it continuous?")
+    code = {c: float(i) for i, c in enumerate(cats)}
+    values = s.map(code).to_numpy(dtype=float, na_value=np.nan)
+    return values, tuple(cats)

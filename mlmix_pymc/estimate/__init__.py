@@ -1,0 +1,1 @@
+"""Estimators: ML with random starts (``ml.py``) on compiled likelihood functions."""

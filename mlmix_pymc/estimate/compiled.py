@@ -1,0 +1,66 @@
+"""Compiled PyTensor functions of one model: log-likelihood, gradient, Hessian, scores.
+
+The graph is built and compiled once per model and reused by every random start.
+The Hessian and the per-row score function are compiled lazily, only when standard
+errors are asked for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from ..graph.likelihood import build_loglik
+from ..graph.structure import GraphStructure
+
+
+class CompiledLikelihood:
+    """Log-likelihood functions of the free-parameter vector ``theta``."""
+
+    def __init__(self, structure: GraphStructure):
+        self.structure = structure
+        theta = pt.vector("theta")
+        terms = build_loglik(structure, theta[None, :])
+        total = terms.loglik_rows.sum()
+        self._theta, self._total = theta, total
+        self._grad = pytensor.grad(total, theta)
+        self._ll_grad = pytensor.function([theta], [total, self._grad], on_unused_input="ignore")
+        self._rows = pytensor.function([theta], [terms.loglik_rows, terms.log_joint, terms.log_prior],
+                                     on_unused_input="ignore")
+        self._hess = None
+        self._scores = None
+
+    def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Total log-likelihood and its gradient at ``theta``."""
+        ll, g = self._ll_grad(np.asarray(theta, dtype=float))
+        return float(ll), np.asarray(g)
+
+    def loglik(self, theta: np.ndarray) -> float:
+        """Total log-likelihood at ``theta``."""
+        return self.loglik_grad(theta)[0]
+
+    def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-row log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
+        return tuple(np.asarray(a) for a in self._rows(np.asarray(theta, dtype=float)))
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Exact Hessian of the total log-likelihood (PyTensor second derivatives)."""
+        if self._hess is None:
+            h = pytensor.gradient.jacobian(self._grad, self._theta)
+            self._hess = pytensor.function([self._theta], h, on_unused_input="ignore")
+        return np.asarray(self._hess(np.asarray(theta, dtype=float)))
+
+    def scores(self, theta: np.ndarray) -> np.ndarray:
+        """Per-row scores d log L_i / d theta, shape (n, n_free).
+
+        Built from the per-row graph: every row gets its own copy of theta, so one
+        reverse pass yields all rows' gradients.
+        """
+        if self._scores is None:
+            rows = pt.matrix("theta_rows")
+            terms = build_loglik(self.structure, rows, per_row=True)
+            g = pytensor.grad(terms.loglik_rows.sum(), rows)
+            self._scores = pytensor.function([rows], g, on_unused_input="ignore")
+        n = self.structure.covariates.shape[0]
+        return np.asarray(self._scores(np.tile(np.asarray(theta, dtype=float), (n, 1))))

@@ -1,0 +1,106 @@
+"""ML estimation pipeline: random starts -> class ordering -> standard errors -> result."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import special
+
+from ..errors import SpecificationError
+from ..graph.likelihood import marginal_class_probs
+from ..graph.structure import THRESHOLD_BOUND
+from ..results import MLResult
+from .optimize import run_starts
+from .relabel import class_permutations, permute_classes
+from .stderr import SE_METHODS, covariance
+
+
+def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
+           max_iter=5000, reorder=True) -> MLResult:
+    """Maximum likelihood for ``model`` (see ``Model.fit`` for the options)."""
+    se = "none" if se is None else se
+    if se not in SE_METHODS:
+        raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
+    compiled = model.compile()
+    structure = model.structure
+    layout = structure.layout
+    start_theta = None if start_values is None else model.theta_from_values(start_values)
+    outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs)
+    for msg in _start_warnings(outcome):
+        warnings.warn(msg, stacklevel=3)
+    theta, loglik = outcome.theta, outcome.loglik
+
+    user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
+    reordered = False
+    if reorder and start_values is None and not user_constrained:
+        theta, reordered = _order_classes(model, compiled, theta, loglik)
+    loglik_rows, log_joint, log_prior = compiled.rows(theta)
+    loglik = float(loglik_rows.sum())
+    posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+    phi = layout.natural(theta)
+    at_bound = _at_bound(layout, phi, theta)
+
+    cov_phi, singular = None, []
+    if se != "none":
+        active = np.array([f for f in range(layout.n_free) if layout.free_names[f] not in at_bound], dtype=int)
+        hess = compiled.hessian(theta)
+        scores = compiled.scores(theta) if se == "mlr" else None
+        cov = covariance(hess, scores, layout.jacobian(theta), active, layout.free_names, se)
+        cov_phi, singular = cov.cov_phi, cov.singular_parameters
+
+    result = MLResult(
+        structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
+        se_method=se, posterior=posterior, prior=np.exp(log_prior), index=model.data.index,
+        input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
+        category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered,
+    )
+    if result.empty_classes:
+        warnings.warn(f"empty or near-empty class(es) {result.empty_classes}: the solution may really have fewer "
+                      "classes", stacklevel=3)
+    if at_bound:
+        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {at_bound}", stacklevel=3)
+    return result
+
+
+def _start_warnings(outcome) -> list[str]:
+    msgs = []
+    failed = [r for r in outcome.records if r.status == "failed"]
+    if failed:
+        msgs.append(f"{len(failed)} of {len(outcome.records)} random start(s) failed numerically and were skipped")
+    completed = [r for r in outcome.records if r.status in ("completed", "not converged")]
+    if len(completed) > 1 and outcome.n_replicated < 2:
+        msgs.append(f"the best loglikelihood {outcome.loglik:.3f} was not replicated by another completed start; "
+                    "increase starts=(n_initial, n_final)")
+    if not outcome.converged:
+        msgs.append("the best solution did not meet the convergence criterion; increase max_iter")
+    return msgs
+
+
+def _order_classes(model, compiled, theta, loglik):
+    """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes."""
+    structure = model.structure
+    _, _, log_prior = compiled.rows(theta)
+    prior = np.exp(log_prior)
+    props = {cv.name: marginal_class_probs(structure, prior, cv.name).mean(axis=0) for cv in structure.class_vars}
+    perms = class_permutations(structure, props, model.spec.constraints.same_measurement)
+    if all(np.array_equal(p, np.arange(len(p))) for p in perms.values()):
+        return theta, False
+    phi = permute_classes(structure, structure.layout.natural(theta), perms)
+    new_theta = structure.layout.theta_from_natural(phi)
+    new_ll = compiled.loglik(new_theta)
+    if abs(new_ll - loglik) > 1e-6 * max(1.0, abs(loglik)):
+        warnings.warn("class reordering changed the loglikelihood; classes left in estimation order", stacklevel=4)
+        return theta, False
+    return new_theta, True
+
+
+def _at_bound(layout, phi, theta) -> list[str]:
+    """Names of thresholds / logits held at the +-15 bound."""
+    out = []
+    for f, (lo, hi) in enumerate(layout.bounds):
+        if (np.isfinite(lo) and theta[f] <= lo + 1e-6) or (np.isfinite(hi) and theta[f] >= hi - 1e-6):
+            k = layout.representative[f]
+            if layout.infos[k].transform == "identity" and abs(phi[k]) >= THRESHOLD_BOUND - 1e-6:
+                out.append(layout.infos[k].name)
+    return out

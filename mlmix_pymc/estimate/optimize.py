@@ -1,0 +1,146 @@
+"""Maximum likelihood with random starts (Mplus STARTS = n_initial n_final).
+
+Every start of the initial set gets a partial optimization (``st_iterations`` L-BFGS
+iterations); the best ``n_final`` of them are optimized to convergence. A start that fails
+numerically is recorded and skipped. The best log-likelihood is reported together with
+how many completed starts reached it (Asparouhov & Muthen, section 10: the best value
+should be reached at least twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import EstimationError
+from .compiled import CompiledLikelihood
+from .starts import clip_to_bounds, partition_start
+
+
+class NonFiniteLikelihood(FloatingPointError):
+    """Raised inside the objective when the log-likelihood is not finite."""
+
+
+@dataclass
+class StartRecord:
+    """What happened to one random start."""
+
+    start: int
+    initial_loglik: float = np.nan
+    final_loglik: float = np.nan
+    status: str = "initial"  # initial | completed | not converged | failed
+    message: str = ""
+    iterations: int = 0
+
+
+@dataclass
+class StartsOutcome:
+    """Best solution over all starts and the record of every start."""
+
+    theta: np.ndarray
+    loglik: float
+    converged: bool
+    records: list[StartRecord]
+    n_replicated: int
+    interrupted: bool = False
+
+
+def maximize(compiled: CompiledLikelihood, theta0: np.ndarray, bounds, max_iter: int, n_obs: int,
+             gtol: float = 1e-8):
+    """L-BFGS-B on the mean negative log-likelihood; returns scipy's result."""
+
+    def objective(theta):
+        ll, grad = compiled.loglik_grad(theta)
+        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
+            raise NonFiniteLikelihood("log-likelihood or gradient is not finite")
+        return -ll / n_obs, -grad / n_obs
+
+    return optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                             options={"maxiter": max_iter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20})
+
+
+def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_theta=None,
+               st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1) -> StartsOutcome:
+    """Random starts, partial optimization, then the best ``n_final`` to convergence.
+
+    ``start_theta`` (user starting values) is used as an extra start; with
+    ``starts=(0, 0)`` it is the only one (Mplus STARTS = 0).
+    """
+    n_initial, n_final = _check_starts(starts)
+    structure = compiled.structure
+    bounds = structure.layout.bounds
+    rng = np.random.default_rng(seed)
+    candidates: list[np.ndarray] = []
+    if start_theta is not None:
+        candidates.append(clip_to_bounds(structure, np.asarray(start_theta, dtype=float)))
+    if n_initial == 0 and start_theta is None:
+        n_initial, n_final = 1, 1  # deterministic start only
+        candidates.append(_theta_of(structure, partition_start(structure, None)))
+    for _ in range(n_initial):
+        candidates.append(_theta_of(structure, partition_start(structure, rng)))
+    if n_final == 0:
+        n_final = 1
+    records = [StartRecord(i + 1) for i in range(len(candidates))]
+    interrupted = False
+
+    partial: list[tuple[float, int, np.ndarray]] = []
+    single_stage = len(candidates) <= n_final
+    try:
+        if single_stage:
+            partial = [(0.0, i, th) for i, th in enumerate(candidates)]
+        else:
+            for i, th in enumerate(candidates):
+                try:
+                    res = maximize(compiled, th, bounds, st_iterations, n_obs)
+                    records[i].initial_loglik = -res.fun * n_obs
+                    records[i].iterations = int(res.nit)
+                    partial.append((records[i].initial_loglik, i, res.x))
+                except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as err:
+                    records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
+        partial.sort(key=lambda t: -t[0])
+        finals = partial[:n_final]
+        for _, i, th in finals:
+            try:
+                res = maximize(compiled, th, bounds, max_iter, n_obs)
+                records[i].final_loglik = -res.fun * n_obs
+                records[i].iterations += int(res.nit)
+                records[i].status = "completed" if res.success else "not converged"
+                records[i].message = str(res.message)
+                records[i]._theta = res.x  # type: ignore[attr-defined]
+            except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as err:
+                records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
+    except KeyboardInterrupt:
+        interrupted = True
+
+    done = [r for r in records if r.status in ("completed", "not converged")]
+    if not done:
+        reasons = sorted({r.message for r in records if r.message})[:3]
+        raise EstimationError(f"every start failed ({len(records)} tried); reasons: {reasons}")
+    completed = [r for r in done if r.status == "completed"]
+    best = max(completed or done, key=lambda r: r.final_loglik)
+    tol = max(1e-3, 1e-7 * abs(best.final_loglik))
+    n_rep = sum(1 for r in done if r.status == "completed" and abs(r.final_loglik - best.final_loglik) <= tol)
+    return StartsOutcome(best._theta, float(best.final_loglik), best.status == "completed", records,  # type: ignore[attr-defined]
+                         n_rep, interrupted)
+
+
+def _theta_of(structure, phi):
+    return clip_to_bounds(structure, structure.layout.theta_from_natural(phi))
+
+
+def _check_starts(starts):
+    from ..errors import SpecificationError
+
+    if isinstance(starts, int):
+        starts = (starts, max(1, starts // 4)) if starts > 0 else (0, 0)
+    try:
+        n_initial, n_final = (int(s) for s in starts)
+    except (TypeError, ValueError):
+        raise SpecificationError(f"starts must be (n_initial, n_final), got {starts!r}") from None
+    if n_initial < 0 or n_final < 0 or (n_initial > 0 and n_final > n_initial):
+        raise SpecificationError(
+            f"starts=({n_initial}, {n_final}): need 0 <= n_final <= n_initial (as Mplus STARTS)"
+        )
+    return n_initial, n_final

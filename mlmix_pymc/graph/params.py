@@ -1,0 +1,242 @@
+"""Parameter layout: named model parameters, constraints, and the free-parameter vector.
+
+Three vectors are involved:
+
+* ``theta`` — the free, unconstrained vector the optimizer sees (length ``n_free``);
+* ``u`` — one value per model parameter: ``theta`` expanded through equality constraints,
+  with ``exp`` applied to log-scale parameters (variances, threshold increments) and fixed
+  values filled in;
+* ``phi`` — the natural parameters reported to users (Mplus scale): ``phi = C @ u`` where
+  ``C`` accumulates ordered thresholds (tau_k = tau_{k-1} + exp(.), eq 1 needs
+  tau_1 < tau_2 < ...). Everything else has ``C`` = identity.
+
+Parameters are grouped in *blocks* (arrays of element indices with a shape, such as the
+(K, P, M-1) thresholds of P items with M categories); the graph builder gathers a block
+from ``phi`` in one indexing operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SpecificationError
+
+TRANSFORMS = ("identity", "log", "increment")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """Description of one model parameter (one element of ``phi``)."""
+
+    name: str
+    group: str  # threshold | mean | variance | intercept | slope | transition
+    class_var: str | None
+    cls: int | None  # 1-based class number
+    item: str | None  # indicator, covariate or parent-class label
+    transform: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """Element indices of a group of parameters, and which axis is which class variable."""
+
+    index: np.ndarray
+    class_axes: dict[str, int] = field(default_factory=dict)
+
+
+class ParameterLayout:
+    """Named parameters, their transforms, constraints and the maps theta <-> phi.
+
+    Build with ``add_block`` for every parameter group, then ``finalize`` with the
+    user constraints; only then are ``n_free`` and the maps available.
+    """
+
+    def __init__(self):
+        self.infos: list[ParamInfo] = []
+        self.blocks: dict[str, Block] = {}
+        self._fixed: dict[int, float] = {}
+        self._prev: dict[int, int] = {}  # increment element -> previous threshold element
+        self._bounds: dict[int, tuple[float, float]] = {}
+        self._equal: list[list[int]] = []
+
+    # ------------------------------------------------------------ building
+    def add_block(self, key: str, names: np.ndarray, *, group: str, class_var: str | None,
+                  classes: np.ndarray, items: np.ndarray, transform, class_axes: dict[str, int],
+                  fixed: np.ndarray | None = None, bounds=(-np.inf, np.inf)) -> Block:
+        """Register a block of parameters; arrays all share the block's shape.
+
+        ``transform`` is a string or an array of strings (per element); elements with
+        transform ``"increment"`` accumulate onto the previous element along the last axis.
+        ``fixed`` is an array of values with NaN for free elements.
+        """
+        names = np.asarray(names, dtype=object)
+        shape = names.shape
+        transform = np.broadcast_to(np.asarray(transform, dtype=object), shape)
+        classes = np.broadcast_to(np.asarray(classes, dtype=object), shape)
+        items = np.broadcast_to(np.asarray(items, dtype=object), shape)
+        start = len(self.infos)
+        index = np.arange(start, start + names.size).reshape(shape)
+        for pos in np.ndindex(shape):
+            k = int(index[pos])
+            tr = transform[pos]
+            if tr not in TRANSFORMS:
+                raise ValueError(f"unknown transform {tr}")
+            self.infos.append(ParamInfo(str(names[pos]), group, class_var,
+                                        None if classes[pos] is None else int(classes[pos]),
+                                        None if items[pos] is None else str(items[pos]), tr))
+            if tr == "increment":
+                prev_pos = pos[:-1] + (pos[-1] - 1,)
+                if pos[-1] == 0:
+                    raise ValueError("an increment needs a previous element on the last axis")
+                self._prev[k] = int(index[prev_pos])
+            if fixed is not None and not np.isnan(fixed[pos]):
+                self._fixed[k] = float(fixed[pos])
+            lo, hi = bounds(pos) if callable(bounds) else bounds
+            self._bounds[k] = (lo, hi)
+        block = Block(index, dict(class_axes))
+        self.blocks[key] = block
+        return block
+
+    def add_equality(self, elements) -> None:
+        """Constrain the listed elements (indices into ``phi``) to be equal."""
+        self._equal.append([int(e) for e in elements])
+
+    def finalize(self, fixed_by_name: dict[str, float], equal_by_name) -> None:
+        """Apply user constraints by parameter name and build the theta <-> phi maps."""
+        lookup = {info.name: k for k, info in enumerate(self.infos)}
+
+        def idx(name):
+            if name not in lookup:
+                raise SpecificationError(
+                    f"constraint names unknown parameter {name!r}; see Model.parameter_names for valid names"
+                )
+            return lookup[name]
+
+        for name, value in fixed_by_name.items():
+            self._fixed[idx(name)] = float(value)
+        for group in equal_by_name:
+            self.add_equality([idx(n) for n in group])
+
+        n = len(self.infos)
+        parent = list(range(n))
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for group in self._equal:
+            kinds = {self.infos[e].transform for e in group}
+            if len(kinds) > 1:
+                names = [self.infos[e].name for e in group]
+                raise SpecificationError(f"cannot constrain parameters of different kinds to be equal: {names}")
+            for e in group[1:]:
+                parent[find(e)] = find(group[0])
+        roots: dict[int, list[int]] = {}
+        for k in range(n):
+            roots.setdefault(find(k), []).append(k)
+
+        free_of = np.full(n, -1, dtype=np.int64)
+        fixed_values = np.zeros(n)
+        self.fixed_mask = np.zeros(n, dtype=bool)
+        n_free = 0
+        lower, upper = [], []
+        for members in sorted(roots.values(), key=min):
+            fixed_vals = {self._fixed[m] for m in members if m in self._fixed}
+            if len(fixed_vals) > 1:
+                names = [self.infos[m].name for m in members]
+                raise SpecificationError(f"parameters {names} are constrained equal but fixed at different values")
+            if fixed_vals:
+                value = fixed_vals.pop()
+                for m in members:
+                    if self.infos[m].transform == "increment":
+                        raise SpecificationError(
+                            f"cannot fix {self.infos[m].name!r}: only the first threshold of an ordinal item can be fixed"
+                        )
+                    fixed_values[m] = value
+                    self.fixed_mask[m] = True
+                continue
+            for m in members:
+                free_of[m] = n_free
+            lo = max(self._bounds[m][0] for m in members)
+            hi = min(self._bounds[m][1] for m in members)
+            lower.append(lo)
+            upper.append(hi)
+            n_free += 1
+        self.free_of = free_of
+        self.fixed_values = fixed_values
+        self.n_free = n_free
+        self.log_mask = np.array([info.transform in ("log", "increment") for info in self.infos])
+        self.bounds = list(zip(lower, upper))
+        cumsum = np.eye(n)
+        for k in range(n):  # chains are built in order, so prev rows are complete
+            if k in self._prev:
+                cumsum[k] += cumsum[self._prev[k]]
+        self.cumsum = cumsum
+        self.has_increments = bool(self._prev)
+        # the free parameter each theta entry stands for (first element of its group)
+        self.representative = np.array([int(np.flatnonzero(free_of == f)[0]) for f in range(n_free)], dtype=np.int64)
+
+    # ------------------------------------------------------------ maps
+    @property
+    def names(self) -> list[str]:
+        """All parameter names, in ``phi`` order."""
+        return [info.name for info in self.infos]
+
+    @property
+    def free_names(self) -> list[str]:
+        """Name of the parameter each ``theta`` entry stands for."""
+        return [self.infos[k].name for k in self.representative]
+
+    def u_from_theta(self, theta: np.ndarray) -> np.ndarray:
+        """Expanded, back-transformed values (numpy); works on (..., n_free)."""
+        theta = np.asarray(theta, dtype=float)
+        gathered = theta[..., np.maximum(self.free_of, 0)]
+        vals = np.where(self.log_mask, np.exp(np.where(self.log_mask, gathered, 0.0)), gathered)
+        return np.where(self.fixed_mask, self.fixed_values, vals)
+
+    def natural(self, theta: np.ndarray) -> np.ndarray:
+        """Natural parameters ``phi`` from ``theta`` (numpy)."""
+        u = self.u_from_theta(theta)
+        return u @ self.cumsum.T if self.has_increments else u
+
+    def theta_from_natural(self, phi: np.ndarray) -> np.ndarray:
+        """Inverse of ``natural`` (takes each group's representative element)."""
+        phi = np.asarray(phi, dtype=float)
+        u = phi.copy()
+        for k, p in self._prev.items():
+            u[k] = phi[k] - phi[p]
+        if np.any(u[self.log_mask & ~self.fixed_mask] <= 0):
+            bad = [self.infos[k].name for k in np.flatnonzero(self.log_mask & ~self.fixed_mask & (u <= 0))]
+            raise SpecificationError(f"starting values must be positive variances / increasing thresholds: {bad[:5]}")
+        t = u[self.representative]
+        logs = self.log_mask[self.representative]
+        t[logs] = np.log(t[logs])
+        return t
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d phi / d theta, shape (n_params, n_free)."""
+        u = self.u_from_theta(theta)
+        d_u = np.zeros((len(self.infos), self.n_free))
+        rows = np.flatnonzero(self.free_of >= 0)
+        d_u[rows, self.free_of[rows]] = np.where(self.log_mask[rows], u[rows], 1.0)
+        return self.cumsum @ d_u
+
+    def symbolic_natural(self, theta_rows):
+        """PyTensor version of ``natural`` for a (R, n_free) matrix of theta rows."""
+        import pytensor.tensor as pt
+
+        gathered = theta_rows[:, np.maximum(self.free_of, 0)]
+        log_mask = pt.as_tensor_variable(self.log_mask)
+        vals = pt.switch(log_mask, pt.exp(pt.switch(log_mask, gathered, 0.0)), gathered)
+        u = pt.switch(pt.as_tensor_variable(self.fixed_mask), pt.as_tensor_variable(self.fixed_values), vals)
+        if self.has_increments:
+            return pt.dot(u, pt.as_tensor_variable(self.cumsum.T))
+        return u
+
+    def gather(self, phi, key: str):
+        """The (R, *shape) tensor of block ``key`` from a (R, n_params) ``phi``."""
+        return phi[:, self.blocks[key].index]

@@ -1,0 +1,125 @@
+"""The ``Model``: a spec bound to its data, with the compiled likelihood cached.
+
+``Model`` keeps the model-description layer (spec + data arrays + parameter layout)
+apart from estimation (``estimate/``) and reporting (``results.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .data import ModelData, prepare_data
+from .errors import DataError, SpecificationError
+from .graph.structure import GraphStructure, build_structure
+from .spec import ModelSpec
+
+METHODS = ("ml",)
+
+
+class Model:
+    """A mixture model specification bound to a DataFrame.
+
+    Build with a convenience constructor such as ``mlmix_pymc.lca`` or directly from a
+    ``ModelSpec``. The PyTensor graph is compiled on first use (``compile()``) and reused
+    by every fit and random start.
+    """
+
+    def __init__(self, spec: ModelSpec, data: pd.DataFrame):
+        self.spec = spec
+        self.data: ModelData = prepare_data(data, spec)
+        self.structure: GraphStructure = build_structure(spec, self.data)
+        n_free = self.structure.layout.n_free
+        if self.data.n_obs <= n_free:
+            raise DataError(
+                f"only {self.data.n_obs} usable rows for {n_free} free parameters; "
+                "use fewer classes or items, or more data"
+            )
+        self._compiled = None
+
+    # ------------------------------------------------------------ graph
+    def compile(self):
+        """Build and compile the likelihood graph once (cached); returns the compiled functions."""
+        if self._compiled is None:
+            from .estimate.compiled import CompiledLikelihood
+
+            self._compiled = CompiledLikelihood(self.structure)
+        return self._compiled
+
+    def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-likelihood and its gradient at the free-parameter vector ``theta``."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.n_free,):
+            raise SpecificationError(f"theta must have shape ({self.n_free},), got {theta.shape}")
+        return self.compile().loglik_grad(theta)
+
+    @property
+    def n_free(self) -> int:
+        """Number of free parameters."""
+        return self.structure.layout.n_free
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Names of all model parameters (use them in constraints and start values)."""
+        return self.structure.layout.names
+
+    @property
+    def free_parameter_names(self) -> list[str]:
+        """Names of the free parameters, in ``theta`` order."""
+        return self.structure.layout.free_names
+
+    def theta_from_values(self, values: Mapping[str, float] | np.ndarray) -> np.ndarray:
+        """Free vector from user values: a full ``theta`` array or a dict name -> natural value.
+
+        Parameters missing from the dict take the deterministic default start.
+        """
+        layout = self.structure.layout
+        if not isinstance(values, Mapping):
+            arr = np.asarray(values, dtype=float)
+            if arr.shape != (layout.n_free,):
+                raise SpecificationError(f"start_values array must have length {layout.n_free}, got {arr.shape}")
+            return arr
+        from .estimate.starts import partition_start
+
+        phi = partition_start(self.structure, None)
+        lookup = {n: k for k, n in enumerate(layout.names)}
+        for name, value in values.items():
+            if name not in lookup:
+                raise SpecificationError(f"start_values names unknown parameter {name!r}; see Model.parameter_names")
+            k = lookup[name]
+            if layout.fixed_mask[k]:
+                continue
+            phi[layout.free_of == layout.free_of[k]] = float(value)
+        return layout.theta_from_natural(phi)
+
+    # ------------------------------------------------------------ estimation
+    def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
+            start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True):
+        """Estimate the model.
+
+        Parameters
+        ----------
+        method : ``"ml"`` (maximum likelihood).
+        starts : ``(n_initial, n_final)`` as Mplus STARTS: ``n_initial`` random starts get
+            ``st_iterations`` optimizer iterations, the best ``n_final`` are run to
+            convergence. ``(0, 0)`` uses only ``start_values`` (or a deterministic start).
+        seed : random seed of the starts (reproducible results).
+        se : ``"observed"`` (inverse observed information, exact Hessian), ``"mlr"``
+            (robust sandwich from per-row scores), or ``None``.
+        start_values : dict parameter name -> value (natural scale) or a ``theta`` array;
+            used as an additional start.
+        reorder : order classes by decreasing model-estimated proportion (see
+            ``estimate/relabel.py``); skipped with user constraints or start values.
+        """
+        if method not in METHODS:
+            raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
+        from .estimate.ml import fit_ml
+
+        return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
+                      st_iterations=st_iterations, max_iter=max_iter, reorder=reorder)
+
+    def __repr__(self):
+        cvs = ", ".join(f"{cv.name}({cv.n_classes})" for cv in self.spec.class_variables)
+        return f"<Model classes={cvs} indicators={len(self.spec.indicators)} n={self.data.n_obs} free={self.n_free}>"

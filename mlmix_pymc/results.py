@@ -1,0 +1,289 @@
+"""Result objects: parameter tables, fit indices, class probabilities, summary text, JSON.
+
+All tables are built here from the estimates (``phi``), their covariance and the
+posterior class probabilities; no likelihood is computed in this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .graph.likelihood import joint_class_labels, marginal_class_probs
+from .graph.structure import THRESHOLD_BOUND, GraphStructure
+
+EMPTY_CLASS_PROPORTION = 0.01
+
+
+@dataclass
+class MLResult:
+    """Maximum-likelihood estimates of a mixture model (see ``Model.fit``)."""
+
+    structure: GraphStructure
+    theta: np.ndarray
+    phi: np.ndarray
+    loglik: float
+    n_obs: int
+    cov_phi: np.ndarray | None
+    se_method: str
+    posterior: np.ndarray  # (n, J) joint posterior class probabilities
+    prior: np.ndarray  # (n, J) joint model class probabilities P(C | x_i)
+    index: pd.Index
+    input_index: pd.Index
+    starts: object  # StartsOutcome
+    at_bound: list[str] = field(default_factory=list)
+    singular_parameters: list[str] = field(default_factory=list)
+    category_maps: dict = field(default_factory=dict)
+    dropped: dict = field(default_factory=dict)
+    reordered: bool = True
+    method: str = "ml"
+
+    # --------------------------------------------------------------- fit indices
+    @property
+    def n_params(self) -> int:
+        """Number of free parameters (parameters held at +-15 included, as estimated)."""
+        return int(self.structure.layout.n_free)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion, -2 logL + 2 k."""
+        return -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, -2 logL + k log n."""
+        return -2 * self.loglik + self.n_params * np.log(self.n_obs)
+
+    @property
+    def abic(self) -> float:
+        """Sample-size adjusted BIC (Sclove), -2 logL + k log((n + 2) / 24)."""
+        return -2 * self.loglik + self.n_params * np.log((self.n_obs + 2) / 24)
+
+    @property
+    def entropy(self) -> float:
+        """Relative entropy of the joint posterior class probabilities (1 = perfect separation)."""
+        j = self.posterior.shape[1]
+        if j < 2:
+            return float("nan")
+        p = np.clip(self.posterior, 1e-300, 1)
+        return float(1 - (-(self.posterior * np.log(p)).sum()) / (self.n_obs * np.log(j)))
+
+    @property
+    def n_replicated(self) -> int:
+        """How many completed starts reached the best log-likelihood."""
+        return self.starts.n_replicated
+
+    @property
+    def replicated(self) -> bool:
+        """True when the best log-likelihood was reached by at least two completed starts."""
+        return self.n_replicated >= 2
+
+    @property
+    def converged(self) -> bool:
+        """True when the best start met the optimizer's convergence criterion."""
+        return bool(self.starts.converged)
+
+    # --------------------------------------------------------------- tables
+    @property
+    def se(self) -> np.ndarray:
+        """Standard errors of all parameters (NaN for fixed / bound parameters)."""
+        layout = self.structure.layout
+        if self.cov_phi is None:
+            return np.full(len(self.phi), np.nan)
+        se = np.sqrt(np.clip(np.diag(self.cov_phi), 0, None))
+        se[layout.fixed_mask] = np.nan
+        bound = np.isin(layout.names, self.at_bound)
+        se[bound] = np.nan
+        return se
+
+    @property
+    def parameters(self) -> pd.DataFrame:
+        """Parameter table: estimate, SE, est/SE and two-sided p, Mplus scale."""
+        layout = self.structure.layout
+        se = self.se
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = self.phi / se
+        status = np.where(layout.fixed_mask, "fixed", "free").astype(object)
+        status[np.isin(layout.names, self.at_bound)] = "at bound"
+        return pd.DataFrame({
+            "name": layout.names,
+            "group": [i.group for i in layout.infos],
+            "class_var": [i.class_var for i in layout.infos],
+            "class": pd.array([i.cls for i in layout.infos], dtype="Int64"),
+            "item": [i.item for i in layout.infos],
+            "estimate": self.phi,
+            "se": se,
+            "est_se": z,
+            "p_value": 2 * stats.norm.sf(np.abs(z)),
+            "status": status,
+        })
+
+    def item_probabilities(self) -> pd.DataFrame:
+        """P(y = category | class) for every categorical item (probability scale)."""
+        layout = self.structure.layout
+        rows = []
+        for g in self.structure.groups:
+            if g.family != "categorical":
+                continue
+            tau = self.phi[layout.blocks[g.keys[0]].index]  # (K, P, M-1)
+            cdf = special.expit(tau) if g.link == "logit" else stats.norm.cdf(tau)
+            cum = np.concatenate([np.zeros(tau.shape[:-1] + (1,)), cdf, np.ones(tau.shape[:-1] + (1,))], axis=-1)
+            probs = np.diff(cum, axis=-1)
+            for k in range(probs.shape[0]):
+                for p, item in enumerate(g.items):
+                    labels = list(self.category_maps.get(item, {}).keys()) or list(range(g.n_categories))
+                    for m in range(g.n_categories):
+                        rows.append({"item": item, "category": labels[m], "class_var": g.class_var,
+                                     "class": k + 1, "probability": probs[k, p, m]})
+        return pd.DataFrame(rows)
+
+    def class_proportions(self) -> pd.DataFrame:
+        """Class proportions: model-estimated, from posterior probabilities, and by most likely class."""
+        frames = []
+        for cv in self.structure.class_vars:
+            prior = marginal_class_probs(self.structure, self.prior, cv.name)
+            post = marginal_class_probs(self.structure, self.posterior, cv.name)
+            ml = np.bincount(post.argmax(axis=1), minlength=cv.n_classes)
+            frames.append(pd.DataFrame({
+                "class_var": cv.name, "class": np.arange(1, cv.n_classes + 1),
+                "model_estimated": prior.mean(axis=0), "posterior": post.mean(axis=0),
+                "posterior_count": post.sum(axis=0), "most_likely": ml / self.n_obs, "most_likely_count": ml,
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def average_posterior_probabilities(self, class_var: str | None = None) -> pd.DataFrame:
+        """Mean posterior probabilities (columns) by most likely class (rows)."""
+        name = class_var or self.structure.class_vars[0].name
+        post = marginal_class_probs(self.structure, self.posterior, name)
+        k = post.shape[1]
+        assign = post.argmax(axis=1)
+        table = np.full((k, k), np.nan)
+        for c in range(k):
+            if (assign == c).any():
+                table[c] = post[assign == c].mean(axis=0)
+        labels = [f"{name}={c + 1}" for c in range(k)]
+        return pd.DataFrame(table, index=pd.Index(labels, name="most likely"), columns=labels)
+
+    def posterior_probabilities(self) -> pd.DataFrame:
+        """Posterior class probabilities per input row (NaN for rows left out), plus most likely class."""
+        cols = {}
+        for cv in self.structure.class_vars:
+            post = marginal_class_probs(self.structure, self.posterior, cv.name)
+            for c in range(cv.n_classes):
+                cols[f"{cv.name}={c + 1}"] = post[:, c]
+            cols[f"most_likely_{cv.name}"] = post.argmax(axis=1) + 1
+        out = pd.DataFrame(cols, index=self.index)
+        if len(self.structure.class_vars) > 1:
+            for j, lab in enumerate(joint_class_labels(self.structure)):
+                out[f"joint[{lab}]"] = self.posterior[:, j]
+        out = out.reindex(self.input_index)
+        for cv in self.structure.class_vars:
+            out[f"most_likely_{cv.name}"] = out[f"most_likely_{cv.name}"].astype("Int64")
+        return out
+
+    @property
+    def empty_classes(self) -> list[str]:
+        """Classes with model-estimated proportion below 1% (often a (k-1)-class solution)."""
+        props = self.class_proportions()
+        small = props[(props["model_estimated"] < EMPTY_CLASS_PROPORTION) | (props["most_likely_count"] == 0)]
+        return [f"{r.class_var}#{r['class']}" for _, r in small.iterrows()]
+
+    # --------------------------------------------------------------- text / JSON
+    def summary(self) -> str:
+        """Plain-text report in the spirit of Mplus output."""
+        lines = ["MLMIX_PYMC RESULTS", "", "MODEL FIT INFORMATION", ""]
+        lines.append(f"Number of observations{self.n_obs:>27d}")
+        lines.append(f"Number of free parameters{self.n_params:>24d}")
+        lines.append(f"Loglikelihood{self.loglik:>36.3f}")
+        lines.append(f"Akaike (AIC){self.aic:>37.3f}")
+        lines.append(f"Bayesian (BIC){self.bic:>35.3f}")
+        lines.append(f"Sample-size adjusted BIC{self.abic:>25.3f}")
+        if not np.isnan(self.entropy):
+            lines.append(f"Entropy{self.entropy:>42.3f}")
+        lines.append(f"Standard errors{self.se_method:>34s}")
+        lines.append("")
+        rec = self.starts.records
+        lines.append(f"Random starts: {len(rec)} initial, best loglikelihood reached by {self.n_replicated} "
+                     f"completed start(s); {sum(r.status == 'failed' for r in rec)} failed")
+        for msg in self.messages():
+            lines.append(f"WARNING: {msg}")
+        lines += ["", "CLASS PROPORTIONS", ""]
+        lines.append(self.class_proportions().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        for cv in self.structure.class_vars:
+            if cv.n_classes > 1:
+                lines += ["", f"AVERAGE LATENT CLASS PROBABILITIES FOR MOST LIKELY CLASS MEMBERSHIP ({cv.name})", ""]
+                lines.append(self.average_posterior_probabilities(cv.name).to_string(float_format=lambda v: f"{v:.3f}"))
+        lines += ["", "MODEL RESULTS", ""]
+        table = self.parameters
+        table = table[table["status"] != "fixed"][["name", "estimate", "se", "est_se", "p_value", "status"]]
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        probs = self.item_probabilities()
+        if len(probs):
+            lines += ["", "RESULTS IN PROBABILITY SCALE", ""]
+            wide = probs.pivot_table(index=["item", "category"], columns=["class_var", "class"], values="probability",
+                                     sort=False)
+            lines.append(wide.to_string(float_format=lambda v: f"{v:.3f}"))
+        maps = {k: v for k, v in self.category_maps.items() if list(v) != list(range(len(v)))}
+        if maps:
+            lines += ["", "CATEGORY CODES (original value -> code)", ""]
+            lines += [f"{k}: {v}" for k, v in maps.items()]
+        return "\n".join(lines)
+
+    def messages(self) -> list[str]:
+        """Warnings about the solution: replication, empty classes, bounds, singularity, convergence."""
+        out = []
+        if not self.converged:
+            out.append("the best solution did not meet the convergence criterion")
+        if len(self.starts.records) > 1 and self.n_replicated < 2:
+            out.append("the best loglikelihood was not replicated; increase the number of random starts")
+        if self.empty_classes:
+            out.append(f"empty or near-empty class(es) {self.empty_classes}: this may be a local maximum that is "
+                       "really the solution with fewer classes")
+        if self.at_bound:
+            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {self.at_bound}")
+        if self.singular_parameters:
+            out.append(f"singular information matrix; involved parameters: {self.singular_parameters}")
+        if self.dropped:
+            out.append(f"rows left out: {self.dropped}")
+        if self.starts.interrupted:
+            out.append("estimation was interrupted; results are from the starts completed so far")
+        return out
+
+    def __repr__(self):
+        return (f"<MLResult loglik={self.loglik:.3f} n_params={self.n_params} bic={self.bic:.3f} "
+                f"n_obs={self.n_obs} replicated={self.n_replicated}>")
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-serialisable) with fit indices, parameters and class proportions."""
+        params = self.parameters
+
+        def num(v):
+            return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v)
+
+        return {
+            "method": self.method,
+            "loglik": float(self.loglik),
+            "n_params": self.n_params,
+            "n_obs": int(self.n_obs),
+            "aic": float(self.aic),
+            "bic": float(self.bic),
+            "abic": float(self.abic),
+            "entropy": num(self.entropy),
+            "se_method": self.se_method,
+            "n_replicated": int(self.n_replicated),
+            "converged": self.converged,
+            "warnings": self.messages(),
+            "parameters": [
+                {"name": r["name"], "estimate": float(r["estimate"]), "se": num(r["se"]), "status": r["status"]}
+                for _, r in params.iterrows()
+            ],
+            "class_proportions": json.loads(self.class_proportions().to_json(orient="records")),
+        }
+
+    def to_json(self, **kwargs) -> str:
+        """JSON text of ``to_dict()``."""
+        return json.dumps(self.to_dict(), **kwargs)
