@@ -9,7 +9,11 @@ Quick use::
     print(result.summary())
 """
 
-from . import datasets
+from ._config import configure_blas
+
+configure_blas()
+
+from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
 from .models import from_spec, lca

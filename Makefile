@@ -1,0 +1,30 @@
+# Set-up and main jobs. `make demo` and `make test` work on a fresh machine with Python >= 3.11.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $@
+
+demo: setup            ## fit the embedded LSAT example and print the Mplus-style summary
+	$(VENV)/bin/mlmix demo
+
+test: setup            ## the whole test suite (slow statistical checks included), as CI runs it
+	$(PY) -m pytest -q -ra
+
+test-fast: setup       ## skip the tests marked slow
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) benchmarks/lca.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
