@@ -1,0 +1,64 @@
+"""Model specification: validation and dict / JSON / YAML round trips."""
+
+import pytest
+
+import mlmix_pymc as mm
+from mlmix_pymc.spec import ClassVariable, Constraints, Indicator, ModelSpec
+
+
+def _spec():
+    return ModelSpec(
+        class_variables=(ClassVariable("c1", 2, covariates=("x",)), ClassVariable("c2", 2, depends_on="c1")),
+        indicators=(Indicator("u1", "binary", "probit", "c1"), Indicator("u2", "ordinal", "logit", "c1"),
+                    Indicator("y1", "normal", class_variable="c2", variance="class-equal"),
+                    Indicator("u3", class_variable="c2")),
+        constraints=Constraints(fixed={"u1$1|c1#1": 1.5}, equal=(("[c1#1]", "[c2#1]"),)),
+        data="file.csv",
+        analysis={"starts": [10, 2], "seed": 3},
+    )
+
+
+def test_round_trip_dict_json_yaml():
+    spec = _spec()
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    assert ModelSpec.from_yaml(spec.to_yaml()) == spec
+
+
+def test_yaml_is_read_with_safe_loader():
+    text = "class_variables: !!python/object/apply:os.system ['echo hacked']\nindicators: [u1]\n"
+    with pytest.raises(mm.SpecificationError, match="YAML"):
+        ModelSpec.from_yaml(text)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(mm.SpecificationError, match="n_clases"):
+        ModelSpec.from_dict({"class_variables": [{"name": "c", "n_clases": 2}], "indicators": ["u1"]})
+
+
+def test_n_classes_below_one():
+    with pytest.raises(mm.SpecificationError, match="n_classes .* >= 1, got 0"):
+        ClassVariable("c", 0)
+
+
+def test_duplicate_indicator_names():
+    with pytest.raises(mm.SpecificationError, match="duplicate indicator name 'u1'"):
+        ModelSpec((ClassVariable("c", 2),), (Indicator("u1"), Indicator("u1")))
+
+
+def test_duplicate_class_variable_names():
+    with pytest.raises(mm.SpecificationError, match="duplicate class variable name 'c'"):
+        ModelSpec((ClassVariable("c", 2), ClassVariable("c", 3)), (Indicator("u1"),))
+
+
+def test_bad_family_and_link_are_named():
+    with pytest.raises(mm.SpecificationError, match="family of indicator 'u1'.*'poisson'"):
+        Indicator("u1", family="poisson")
+    with pytest.raises(mm.SpecificationError, match="link of indicator 'u1'.*'cloglog'"):
+        Indicator("u1", link="cloglog")
+
+
+def test_depends_on_must_precede():
+    with pytest.raises(mm.SpecificationError, match="must be listed before"):
+        ModelSpec((ClassVariable("c1", 2, depends_on="c2"), ClassVariable("c2", 2)),
+                  (Indicator("u1", class_variable="c1"), Indicator("u2", class_variable="c2")))
