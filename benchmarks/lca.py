@@ -31,7 +31,11 @@ For each number of classes K (default 2 and 3), with 20 random starts:
   printed in milliseconds below the table.
 
 Every timing is repeated ``--repeats`` times (default 3) and the median is
-reported; ``--quick`` uses a single repeat.
+reported; ``--quick`` uses a single repeat.  The header line shows the CPU
+count and load average: other processes running at the same time distort the
+timings, so run the benchmark on an otherwise idle machine.  ``--threads N``
+sets ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` for
+both libraries (the script restarts itself with that environment).
 
 How to run
 ----------
@@ -40,11 +44,13 @@ From the repository root (after ``pip install -e .[bench]``)::
     python benchmarks/lca.py            # 3 repeats, K = 2 and 3
     python benchmarks/lca.py --quick    # 1 repeat
     python benchmarks/lca.py --stepmix-only   # only the StepMix half
+    python benchmarks/lca.py --threads 1      # single-threaded BLAS for both
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -140,6 +146,18 @@ def bench_mlmix(df, k, n_starts, n_final, seed, repeats, n_eval):
     )
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _restart_with_threads(n):
+    """Re-run this script with the BLAS thread variables set (they must precede numpy)."""
+    if all(os.environ.get(v) == str(n) for v in _THREAD_VARS):
+        return
+    env = dict(os.environ, **{v: str(n) for v in _THREAD_VARS})
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (median reported)")
@@ -150,7 +168,11 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1, help="estimation seed")
     p.add_argument("--n-eval", type=int, default=200, help="calls for the evaluate() timing")
     p.add_argument("--stepmix-only", action="store_true", help="skip mlmix_pymc")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS/OpenMP threads for both libraries (default: library defaults)")
     args = p.parse_args(argv)
+    if args.threads is not None and argv is None:
+        _restart_with_threads(args.threads)
     repeats = 1 if args.quick else max(1, args.repeats)
 
     df, _, _ = simulate_lca()
@@ -159,6 +181,9 @@ def main(argv=None):
         f"Binary LCA: n={X.shape[0]}, items={X.shape[1]}, true K={len(CLASS_PROPS)}, "
         f"starts={args.starts} (mlmix final={args.final}), repeats={repeats} (median)"
     )
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: {threads}")
 
     run_mlmix = not args.stepmix_only
     if run_mlmix:
