@@ -1,0 +1,49 @@
+"""The ``mlmix`` command: demo and fit of a spec file."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlmix_pymc.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mlmix_demo_console_script(tmp_path):
+    exe = shutil.which("mlmix", path=str(Path(sys.executable).parent))
+    assert exe, "the mlmix console script is installed with the package"
+    out = subprocess.run([exe, "demo", "--json", str(tmp_path / "demo.json")], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "Loglikelihood" in out.stdout and "MODEL RESULTS" in out.stdout
+    result = json.loads((tmp_path / "demo.json").read_text())
+    # the 2-class LCA of LSAT section 6; StepMix finds the same optimum (-2467.4055)
+    assert result["loglik"] == pytest.approx(-2467.4055, abs=1e-3)
+
+
+def test_mlmix_fit_example_spec(tmp_path, capsys):
+    rc = main(["fit", str(ROOT / "examples" / "lsat_lca.yaml"), "--json", str(tmp_path / "fit.json")])
+    assert rc == 0
+    assert "Loglikelihood" in capsys.readouterr().out
+    result = json.loads((tmp_path / "fit.json").read_text())
+    assert result["se_method"] == "mlr"
+    assert result["n_params"] == 11
+
+
+def test_mlmix_fit_reports_spec_errors(tmp_path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("data: nothere.csv\nclass_variables: [{name: c, n_classes: 2}]\nindicators: [u1]\n")
+    assert main(["fit", str(spec)]) == 2
+    assert "nothere.csv" in capsys.readouterr().err
+
+
+def test_mlmix_fit_reports_unknown_column(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b\n0,1\n1,0\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: d.csv\nclass_variables: [{name: c, n_classes: 1}]\nindicators: [a, zz]\n")
+    assert main(["fit", str(spec)]) == 2
+    assert "column 'zz' is not in the data" in capsys.readouterr().err
