@@ -168,6 +168,19 @@ class MLResult:
         labels = [f"{name}={c + 1}" for c in range(k)]
         return pd.DataFrame(table, index=pd.Index(labels, name="most likely"), columns=labels)
 
+    def transition_probabilities(self, class_var: str) -> pd.DataFrame:
+        """Model-estimated P(class_var = k | parent = d), averaged over rows (LTA, eq 9)."""
+        cv = self.structure.class_var(class_var)
+        if cv.parent is None:
+            raise ValueError(f"class variable {class_var!r} has no parent class variable (depends_on)")
+        kp = self.structure.class_var(cv.parent).n_classes
+        table = np.zeros((kp, cv.n_classes))
+        np.add.at(table, (self.structure.joint_map[cv.parent], self.structure.joint_map[class_var]),
+                  self.prior.mean(axis=0))
+        table /= table.sum(axis=1, keepdims=True)
+        return pd.DataFrame(table, index=pd.Index([f"{cv.parent}={d + 1}" for d in range(kp)], name="from"),
+                            columns=[f"{class_var}={k + 1}" for k in range(cv.n_classes)])
+
     def posterior_probabilities(self) -> pd.DataFrame:
         """Posterior class probabilities per input row (NaN for rows left out), plus most likely class."""
         cols = {}
