@@ -214,12 +214,9 @@ def main(argv=None):
         rows.append(row)
 
     table = pd.DataFrame(rows)
-    fmt = {
-        c: (lambda v: f"{v:.3f}")
-        for c in ("stepmix_s", "mlmix_end_to_end_s", "mlmix_fit_s", "ratio_end_to_end", "ratio_fit")
-        if c in table
-    }
-    fmt.update({c: (lambda v: f"{v:.3f}") for c in ("stepmix_loglik", "mlmix_loglik") if c in table})
+    float_cols = ("stepmix_s", "mlmix_end_to_end_s", "mlmix_fit_s", "ratio_end_to_end", "ratio_fit",
+                  "stepmix_loglik", "mlmix_loglik")
+    fmt = {c: "{:.3f}".format for c in float_cols if c in table}
     print(table.to_string(index=False, formatters=fmt))
     for k, ms in eval_ms.items():
         print(f"one loglik+gradient evaluation (K={k}, median of {args.n_eval}): {ms:.3f} ms")

@@ -22,7 +22,7 @@ class CompiledLikelihood:
         self.structure = structure
         theta = pt.vector("theta")
         terms = build_loglik(structure, theta[None, :])
-        total = terms.loglik_rows.sum()
+        total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         self._theta, self._total = theta, total
         self._grad = pytensor.grad(total, theta)
         self._ll_grad = pytensor.function([theta], [total, self._grad], on_unused_input="ignore")
@@ -41,8 +41,9 @@ class CompiledLikelihood:
         return self.loglik_grad(theta)[0]
 
     def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-row log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
-        return tuple(np.asarray(a) for a in self._rows(np.asarray(theta, dtype=float)))
+        """Per data row: log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
+        idx = self.structure.row_pattern
+        return tuple(np.asarray(a)[idx] for a in self._rows(np.asarray(theta, dtype=float)))
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the total log-likelihood (PyTensor second derivatives)."""
@@ -52,9 +53,9 @@ class CompiledLikelihood:
         return np.asarray(self._hess(np.asarray(theta, dtype=float)))
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
-        """Per-row scores d log L_i / d theta, shape (n, n_free).
+        """Per data row scores d log L_i / d theta, shape (n, n_free).
 
-        Built from the per-row graph: every row gets its own copy of theta, so one
+        Built from the per-row graph: every distinct row gets its own copy of theta, so one
         reverse pass yields all rows' gradients.
         """
         if self._scores is None:
@@ -62,5 +63,6 @@ class CompiledLikelihood:
             terms = build_loglik(self.structure, rows, per_row=True)
             g = pytensor.grad(terms.loglik_rows.sum(), rows)
             self._scores = pytensor.function([rows], g, on_unused_input="ignore")
-        n = self.structure.covariates.shape[0]
-        return np.asarray(self._scores(np.tile(np.asarray(theta, dtype=float), (n, 1))))
+        n = self.structure.n_patterns
+        per_pattern = np.asarray(self._scores(np.tile(np.asarray(theta, dtype=float), (n, 1))))
+        return per_pattern[self.structure.row_pattern]

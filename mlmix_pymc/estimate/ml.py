@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 from scipy import special
+from threadpoolctl import threadpool_limits
 
 from ..errors import SpecificationError
 from ..graph.likelihood import marginal_class_probs
@@ -26,7 +27,10 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     structure = model.structure
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
-    outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs)
+    # The graph's matrix products are small: one BLAS thread avoids several thread pools
+    # (PyTensor's, numpy's, scipy's) competing for the same cores.
+    with threadpool_limits(limits=1, user_api="blas"):
+        outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs)
     for msg in _start_warnings(outcome):
         warnings.warn(msg, stacklevel=3)
     theta, loglik = outcome.theta, outcome.loglik

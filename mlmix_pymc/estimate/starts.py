@@ -27,7 +27,7 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
     phi = layout.natural(np.zeros(layout.n_free)).copy()
     for cv in structure.class_vars:
         groups = [g for g in structure.groups if g.class_var == cv.name]
-        weights = _random_partition(groups, cv.n_classes, rng)
+        weights = _random_partition(groups, cv.n_classes, rng, structure.pattern_counts)
         sizes = weights.sum(axis=0) + 1.0
         phi[layout.blocks[f"intercept:{cv.name}"].index] = np.clip(np.log(sizes / sizes[-1]), -5, 5)
         for g in groups:
@@ -42,7 +42,8 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
                 n_k = weights.T @ obs + 1e-9
                 mean = (weights.T @ y) / n_k
                 var = (weights.T @ y2) / n_k - mean**2
-                total_var = (y2.sum(0) / obs.sum(0)) - (y.sum(0) / obs.sum(0)) ** 2
+                row_w = weights.sum(axis=1)
+                total_var = (row_w @ y2) / (row_w @ obs) - ((row_w @ y) / (row_w @ obs)) ** 2
                 var = np.maximum(var, 0.1 * total_var)
                 phi[layout.blocks[g.keys[0]].index] = mean
                 phi[layout.blocks[g.keys[1]].index] = var
@@ -57,8 +58,8 @@ def clip_to_bounds(structure: GraphStructure, theta: np.ndarray) -> np.ndarray:
     return np.clip(theta, lo, hi)
 
 
-def _random_partition(groups, k: int, rng) -> np.ndarray:
-    """(n, K) soft partition: 90% nearest random centre, 10% spread evenly."""
+def _random_partition(groups, k: int, rng, counts: np.ndarray) -> np.ndarray:
+    """(n_patterns, K) partition weighted by pattern counts: 90% nearest random centre, 10% spread."""
     features = []
     for g in groups:
         if g.family == "categorical":
@@ -66,21 +67,24 @@ def _random_partition(groups, k: int, rng) -> np.ndarray:
         else:
             p = len(g.items)
             obs, y = g.data[:, :p], g.data[:, 2 * p:]
-            mean = y.sum(0) / obs.sum(0)
-            sd = np.sqrt(np.maximum((g.data[:, p:2 * p].sum(0) / obs.sum(0)) - mean**2, 1e-12))
+            mean = counts @ y / (counts @ obs)
+            sd = np.sqrt(np.maximum((counts @ g.data[:, p:2 * p]) / (counts @ obs) - mean**2, 1e-12))
             features.append(np.where(obs > 0, (y - mean) / sd, 0.0))
     x = np.concatenate(features, axis=1) if features else np.zeros((0, 0))
     n = x.shape[0]
     if k == 1 or n == 0:
-        return np.ones((n, k))
-    if rng is None:  # deterministic: split on the total item score
-        score = x.sum(axis=1)
-        ranks = np.argsort(np.argsort(score, kind="stable"), kind="stable")
-        labels = np.minimum(ranks * k // n, k - 1)
+        return np.ones((n, k)) * counts[:, None]
+    if rng is None:  # deterministic: split rows into k groups on the total item score
+        order = np.argsort(x.sum(axis=1), kind="stable")
+        below = np.empty(n)
+        below[order] = np.cumsum(counts[order]) - counts[order]
+        labels = np.minimum((below * k // counts.sum()).astype(int), k - 1)
     else:
-        centres = x[rng.choice(n, size=k, replace=False)]
+        centres = x[rng.choice(n, size=min(k, n), replace=False, p=counts / counts.sum())]
+        if len(centres) < k:  # fewer distinct patterns than classes
+            centres = np.concatenate([centres, centres[rng.integers(0, len(centres), k - len(centres))]])
         d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
         d += rng.uniform(0, 1e-6, size=d.shape)
         labels = d.argmin(axis=1)
     hard = np.eye(k)[labels]
-    return 0.9 * hard + 0.1 / k
+    return (0.9 * hard + 0.1 / k) * counts[:, None]

@@ -57,8 +57,15 @@ class GraphStructure:
     groups: tuple[MeasurementGroup, ...]
     joint_map: dict[str, np.ndarray]
     n_joint: int
-    covariates: np.ndarray  # (n, q) all covariates in ModelData order
+    covariates: np.ndarray  # (n_patterns, q) all covariates in ModelData order
     covariate_names: tuple[str, ...]
+    pattern_counts: np.ndarray  # (n_patterns,) rows sharing each distinct response pattern
+    row_pattern: np.ndarray  # (n_rows,) pattern of every data row
+
+    @property
+    def n_patterns(self) -> int:
+        """Number of distinct rows (response pattern and covariates) the graph evaluates."""
+        return len(self.pattern_counts)
 
     def class_var(self, name: str) -> ClassStructure:
         """The ``ClassStructure`` called ``name``."""
@@ -94,8 +101,22 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
     sizes = [cv.n_classes for cv in spec.class_variables]
     combos = np.array(list(itertools.product(*[range(k) for k in sizes])), dtype=np.int64)
     joint_map = {v: combos[:, i] for i, v in enumerate(names)}
+    groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates)
     return GraphStructure(layout, tuple(class_vars), tuple(groups), joint_map, len(combos),
-                          data.covariates, data.covariate_names)
+                          covariates, data.covariate_names, counts, row_pattern)
+
+
+def _compress_patterns(groups, covariates):
+    """Evaluate each distinct row (items + covariates) once, weighted by its frequency.
+
+    Rows with equal response patterns and covariates have equal likelihood terms; binary
+    items in particular repeat a lot (the 1000 LSAT rows have 32 patterns).
+    """
+    key = np.concatenate([g.data for g in groups] + [covariates], axis=1)
+    _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    groups = [MeasurementGroup(g.class_var, g.family, g.link, g.n_categories, g.items, g.data[first], g.keys)
+              for g in groups]
+    return groups, covariates[first], counts.astype(float), inverse.reshape(-1).astype(np.int64)
 
 
 def _check_supported(spec: ModelSpec) -> None:
