@@ -25,15 +25,16 @@ class CompiledLikelihood:
         total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         self._theta, self._total = theta, total
         self._grad = pytensor.grad(total, theta)
-        self._ll_grad = pytensor.function([theta], [total, self._grad], on_unused_input="ignore")
-        self._rows = pytensor.function([theta], [terms.loglik_rows, terms.log_joint, terms.log_prior],
-                                     on_unused_input="ignore")
+        # one compiled function serves the optimizer and the posterior: compiling two
+        # functions of the same graph would double the (cached) compile time of a model
+        self._all = pytensor.function([theta], [total, self._grad, terms.loglik_rows, terms.log_joint,
+                                                terms.log_prior], on_unused_input="ignore")
         self._hess = None
         self._scores = None
 
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Total log-likelihood and its gradient at ``theta``."""
-        ll, g = self._ll_grad(np.asarray(theta, dtype=float))
+        ll, g = self._all(np.asarray(theta, dtype=float))[:2]
         return float(ll), np.asarray(g)
 
     def loglik(self, theta: np.ndarray) -> float:
@@ -43,7 +44,7 @@ class CompiledLikelihood:
     def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per data row: log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
         idx = self.structure.row_pattern
-        return tuple(np.asarray(a)[idx] for a in self._rows(np.asarray(theta, dtype=float)))
+        return tuple(np.asarray(a)[idx] for a in self._all(np.asarray(theta, dtype=float))[2:])
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the total log-likelihood (PyTensor second derivatives)."""
