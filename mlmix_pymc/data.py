@@ -35,11 +35,6 @@ class IndicatorData:
     categories: tuple = ()
 
     @property
-    def observed(self) -> np.ndarray:
-        """Boolean mask of observed values."""
-        return ~np.isnan(self.values)
-
-    @property
     def n_categories(self) -> int:
         """Number of categories (0 for continuous items)."""
         return len(self.categories)
@@ -71,11 +66,6 @@ class ModelData:
             for name, ind in self.indicators.items()
             if ind.family != "normal"
         }
-
-    def covariate_matrix(self, names) -> np.ndarray:
-        """Columns of the covariate matrix for the covariates ``names``."""
-        cols = [self.covariate_names.index(n) for n in names]
-        return self.covariates[:, cols]
 
 
 def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from ..errors import EstimationError
+from ..errors import EstimationError, SpecificationError
 from .compiled import CompiledLikelihood
 from .starts import clip_to_bounds, partition_start
 
@@ -140,8 +140,6 @@ def _theta_of(structure, phi):
 
 
 def _check_starts(starts):
-    from ..errors import SpecificationError
-
     if isinstance(starts, int):
         starts = (starts, max(1, starts // 4)) if starts > 0 else (0, 0)
     try:
