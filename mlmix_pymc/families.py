@@ -34,13 +34,9 @@ def log_cdf(x, link: str):
     return pt.switch(x < -1.0, lower, upper)
 
 
-def category_log_probs(thresholds, link: str, shift=None):
-    """log P(y = m), m = 0..M-1, from thresholds (..., M-1) along the last axis (eq 1).
-
-    ``shift`` (broadcastable to thresholds without the last axis) is the linear predictor
-    eta: P(y <= m) = F(tau_{m+1} - eta).
-    """
-    tau = thresholds if shift is None else thresholds - shift[..., None]
+def category_log_probs(thresholds, link: str):
+    """log P(y = m), m = 0..M-1, from thresholds (..., M-1) along the last axis (eq 1, eta = 0)."""
+    tau = thresholds
     lower_cdf = log_cdf(tau, link)  # log P(y <= m), m = 0..M-2
     upper_tail = log_cdf(-tau, link)  # log P(y > m)
     first = lower_cdf[..., :1]
