@@ -48,7 +48,6 @@ def run_spec_file(path: str | Path):
     import pandas as pd
 
     from .errors import SpecificationError
-    from .model import Model
     from .spec import ModelSpec
 
     path = Path(path)
@@ -58,16 +57,7 @@ def run_spec_file(path: str | Path):
     csv = (path.parent / spec.data).resolve()
     if not csv.exists():
         raise SpecificationError(f"data file {str(csv)!r} named in spec {str(path)!r} does not exist")
-    options = dict(spec.analysis)
-    unknown = set(options) - set(ANALYSIS_OPTIONS)
-    if unknown:
-        raise SpecificationError(f"unknown analysis option(s) {sorted(unknown)}; allowed: {list(ANALYSIS_OPTIONS)}")
-    if "starts" in options and isinstance(options["starts"], list):
-        options["starts"] = tuple(options["starts"])
-    model = Model(spec, pd.read_csv(csv))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the summary repeats every warning
-        return model.fit(**options)
+    return fit_spec(spec, pd.read_csv(csv))
 
 
 def run_demo():
@@ -75,15 +65,26 @@ def run_demo():
     from importlib import resources
 
     from .datasets import load_lsat
-    from .model import Model
     from .spec import ModelSpec
 
     spec = ModelSpec.from_yaml(resources.files("mlmix_pymc.examples").joinpath("lsat_lca.yaml").read_text())
-    model = Model(spec, load_lsat())
+    return fit_spec(spec, load_lsat())
+
+
+def fit_spec(spec, data):
+    """Bind ``spec`` to ``data`` and fit it with the options of its ``analysis`` section."""
+    from .errors import SpecificationError
+    from .model import Model
+
     options = dict(spec.analysis)
-    options["starts"] = tuple(options.get("starts", (20, 5)))
+    unknown = set(options) - set(ANALYSIS_OPTIONS)
+    if unknown:
+        raise SpecificationError(f"unknown analysis option(s) {sorted(unknown)}; allowed: {list(ANALYSIS_OPTIONS)}")
+    if isinstance(options.get("starts"), list):
+        options["starts"] = tuple(options["starts"])
+    model = Model(spec, data)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # the summary repeats every warning
         return model.fit(**options)
 
 

@@ -34,9 +34,8 @@ def log_cdf(x, link: str):
     return pt.switch(x < -1.0, lower, upper)
 
 
-def category_log_probs(thresholds, link: str):
-    """log P(y = m), m = 0..M-1, from thresholds (..., M-1) along the last axis (eq 1, eta = 0)."""
-    tau = thresholds
+def category_log_probs(tau, link: str):
+    """log P(y = m), m = 0..M-1, from thresholds tau (..., M-1) along the last axis (eq 1, eta = 0)."""
     lower_cdf = log_cdf(tau, link)  # log P(y <= m), m = 0..M-2
     upper_tail = log_cdf(-tau, link)  # log P(y > m)
     first = lower_cdf[..., :1]

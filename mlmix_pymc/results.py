@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .errors import SpecificationError
 from .graph.likelihood import joint_class_labels, marginal_class_probs
 from .graph.structure import THRESHOLD_BOUND, GraphStructure
 
@@ -172,7 +173,7 @@ class MLResult:
         """Model-estimated P(class_var = k | parent = d), averaged over rows (LTA, eq 9)."""
         cv = self.structure.class_var(class_var)
         if cv.parent is None:
-            raise ValueError(f"class variable {class_var!r} has no parent class variable (depends_on)")
+            raise SpecificationError(f"class variable {class_var!r} has no parent class variable (depends_on)")
         kp = self.structure.class_var(cv.parent).n_classes
         table = np.zeros((kp, cv.n_classes))
         np.add.at(table, (self.structure.joint_map[cv.parent], self.structure.joint_map[class_var]),

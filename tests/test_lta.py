@@ -100,3 +100,12 @@ def test_lta_constructor_and_transition_table():
     t = res.parameters.set_index("name")["estimate"]
     assert table.loc["c1=1", "c2=1"] == pytest.approx(special.expit(t["[c2#1]"] + t["c2#1 ON c1#1"]), abs=1e-10)
     assert table.loc["c1=2", "c2=1"] == pytest.approx(special.expit(t["[c2#1]"]), abs=1e-10)
+
+
+def test_transition_table_bad_class_variable_is_named():
+    df = _simulate(np.random.default_rng(36), n=200)
+    res = mm.from_spec(_lta_spec(), df).fit(starts=(0, 0), se=None)
+    with pytest.raises(mm.SpecificationError, match="unknown class variable 'c9'"):
+        res.transition_probabilities("c9")
+    with pytest.raises(mm.SpecificationError, match="'c1' has no parent"):
+        res.transition_probabilities("c1")

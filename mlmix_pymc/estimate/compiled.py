@@ -23,7 +23,7 @@ class CompiledLikelihood:
         theta = pt.vector("theta")
         terms = build_loglik(structure, theta[None, :])
         total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
-        self._theta, self._total = theta, total
+        self._theta = theta
         self._grad = pytensor.grad(total, theta)
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model

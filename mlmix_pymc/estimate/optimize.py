@@ -106,7 +106,7 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                 res = maximize(compiled, th, bounds, max_iter, n_obs)
                 records[i].final_loglik = -res.fun * n_obs
                 records[i].iterations += int(res.nit)
-                records[i].status = "completed" if _converged(res, n_obs) else "not converged"
+                records[i].status = "completed" if _converged(res) else "not converged"
                 records[i].message = str(res.message)
                 records[i]._theta = res.x  # type: ignore[attr-defined]
             except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as err:
@@ -126,7 +126,7 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                          n_rep, interrupted)
 
 
-def _converged(res, n_obs: int) -> bool:
+def _converged(res) -> bool:
     """Converged if scipy says so, or if a line search stalled where the gradient is ~0.
 
     L-BFGS-B reports ABNORMAL_TERMINATION_IN_LNSRCH when rounding noise stops the line

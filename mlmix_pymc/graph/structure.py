@@ -69,7 +69,10 @@ class GraphStructure:
 
     def class_var(self, name: str) -> ClassStructure:
         """The ``ClassStructure`` called ``name``."""
-        return next(cv for cv in self.class_vars if cv.name == name)
+        for cv in self.class_vars:
+            if cv.name == name:
+                return cv
+        raise SpecificationError(f"unknown class variable {name!r}; known: {[cv.name for cv in self.class_vars]}")
 
 
 def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
