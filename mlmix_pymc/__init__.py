@@ -16,12 +16,13 @@ configure_blas()
 from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
-from .models import from_spec, lca, lta
-from .spec import ClassVariable, Constraints, Indicator, ModelSpec
+from .models import from_spec, lca, lta, regression_mixture
+from .spec import ClassVariable, Constraints, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
-    "ModelSpec", "SpecificationError", "datasets", "from_spec", "lca", "lta", "__version__",
+    "ModelSpec", "RandomEffect", "SpecificationError", "datasets", "from_spec", "lca", "lta",
+    "regression_mixture", "__version__",
 ]

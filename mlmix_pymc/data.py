@@ -147,6 +147,10 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
     if spec.cluster is not None:
         codes, uniques = pd.factorize(df[spec.cluster][keep], sort=True)
         cluster_codes, cluster_labels = codes.astype(np.int64), tuple(uniques)
+        _check_cluster_constant(covariates[keep], spec, cluster_codes, cluster_labels)
+    elif spec.is_two_level:  # indicator regressions without clusters: every row is its own cluster
+        cluster_codes = np.arange(int(keep.sum()), dtype=np.int64)
+        cluster_labels = tuple(df.index[keep])
 
     return ModelData(
         index=df.index[keep],
@@ -158,6 +162,23 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
         cluster_labels=cluster_labels,
         dropped=dropped,
     )
+
+
+def _check_cluster_constant(covariates: np.ndarray, spec: ModelSpec, codes: np.ndarray, labels: tuple) -> None:
+    """Cluster-level covariates (predictors of D and of random effects) must not vary within a cluster."""
+    for name in spec.cluster_covariates:
+        col = covariates[:, spec.covariates.index(name)]
+        lo = np.full(len(labels), np.inf)
+        hi = np.full(len(labels), -np.inf)
+        np.minimum.at(lo, codes, col)
+        np.maximum.at(hi, codes, col)
+        bad = np.flatnonzero(hi - lo > 1e-12 * np.maximum(1.0, np.abs(hi)))
+        if bad.size:
+            raise DataError(
+                f"cluster-level covariate {name!r} varies within cluster {labels[bad[0]]!r} of column "
+                f"{spec.cluster!r} ({len(bad)} cluster(s)); predictors of between-level class variables and "
+                "random effects must be constant within a cluster"
+            )
 
 
 def _numeric_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:

@@ -62,6 +62,27 @@ def categorical_loglik(onehot: np.ndarray, thresholds, link: str, per_row: bool)
     return contract(pt.as_tensor_variable(onehot), flat, per_row)
 
 
+def categorical_loglik_eta(onehot, thresholds, eta, link: str):
+    """One item with a linear predictor (eq 1-2): log P(y_i | class) with P(y <= m) = F(tau_m - eta).
+
+    ``onehot`` (n, M) (zero row when missing), ``thresholds`` (K, M-1), ``eta`` broadcastable
+    to (n, Q, K); returns (n, Q, K).
+    """
+    logp = category_log_probs(thresholds - eta[..., None], link)  # (n, Q, K, M)
+    return (onehot[:, None, None, :] * logp).sum(axis=-1)
+
+
+def normal_loglik_eta(stats, means, variances, eta):
+    """One continuous item with a linear predictor: y ~ N(mean_k + eta, var_k).
+
+    ``stats`` (n, 3) is [m | m y^2 | m y] as in ``normal_stats``; ``means``/``variances`` (K,);
+    ``eta`` broadcastable to (n, Q, K); returns (n, Q, K).
+    """
+    obs, y = stats[:, 0][:, None, None], stats[:, 2][:, None, None]
+    resid = y - means - eta
+    return -0.5 * obs * (LOG_2PI + pt.log(variances) + resid**2 / variances)
+
+
 def normal_loglik(stats: np.ndarray, means, variances, per_row: bool):
     """Continuous normal items.
 

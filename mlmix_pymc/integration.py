@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial.hermite import hermgauss
+from scipy.special import roots_hermite
 from scipy.special import logsumexp, ndtri
 from scipy.stats import qmc
 
@@ -108,15 +109,17 @@ def _tensor(z1: np.ndarray, logw1: np.ndarray, dim: int, method: str) -> Quadrat
 def gauss_hermite(dim: int, points: int) -> QuadratureRule:
     """Tensor-product Gauss-Hermite rule with ``points`` nodes per dimension.
 
-    From ``hermgauss`` (physicists' nodes x and weights w for exp(-x^2)) the standard
+    From the physicists' nodes x and weights w for exp(-x^2) (``hermgauss``; scipy's
+    ``roots_hermite`` above 150 points, where ``hermgauss`` overflows) the standard
     normal rule is z = sqrt(2) x with weight w / sqrt(pi) per dimension. It is exact
-    for polynomials of degree <= 2 * points - 1 in each coordinate. No pruning of
-    tiny tensor-product weights is done.
+    for polynomials of degree <= 2 * points - 1 in each coordinate. Nodes whose weight
+    underflows to 0 are dropped.
     """
     dim, points = _check_int("dim", dim), _check_int("points", points)
     _check_tensor_size(dim, points, "gauss-hermite")
-    x, w = hermgauss(points)
-    return _tensor(math.sqrt(2.0) * x, np.log(w) - 0.5 * math.log(math.pi), dim, "gauss-hermite")
+    x, w = hermgauss(points) if points <= 150 else roots_hermite(points)
+    keep = w > 0
+    return _tensor(math.sqrt(2.0) * x[keep], np.log(w[keep]) - 0.5 * math.log(math.pi), dim, "gauss-hermite")
 
 
 def trapezoid(dim: int, points: int, limit: float = 5.0) -> QuadratureRule:

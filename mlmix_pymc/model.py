@@ -43,9 +43,14 @@ class Model:
     def compile(self):
         """Build and compile the likelihood graph once (cached); returns the compiled functions."""
         if self._compiled is None:
-            from .estimate.compiled import CompiledLikelihood
+            if self.structure.is_two_level:
+                from .estimate.integrated import CompiledClusterLikelihood
 
-            self._compiled = CompiledLikelihood(self.structure)
+                self._compiled = CompiledClusterLikelihood(self.structure)
+            else:
+                from .estimate.compiled import CompiledLikelihood
+
+                self._compiled = CompiledLikelihood(self.structure)
         return self._compiled
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -54,6 +59,19 @@ class Model:
         if theta.shape != (self.n_free,):
             raise SpecificationError(f"theta must have shape ({self.n_free},), got {theta.shape}")
         return self.compile().loglik_grad(theta)
+
+    def loglik(self, values, integration: str = "gauss-hermite", points: int = 15) -> float:
+        """Log-likelihood at parameter ``values`` (dict name -> natural value, or ``theta``).
+
+        Two-level models integrate with ``integration`` / ``points`` (adaptive methods adapt
+        their nodes to ``values`` first); single-level models ignore both.
+        """
+        theta = self.theta_from_values(values)
+        compiled = self.compile()
+        if self.structure.is_two_level:
+            compiled.set_integration(integration, points)
+            compiled.adapt(theta)
+        return compiled.loglik(theta)
 
     @property
     def n_free(self) -> int:
@@ -96,7 +114,8 @@ class Model:
 
     # ------------------------------------------------------------ estimation
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
-            start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True):
+            start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
+            integration: str = "gauss-hermite", points: int = 15):
         """Estimate the model.
 
         Parameters
@@ -111,14 +130,21 @@ class Model:
         start_values : dict parameter name -> value (natural scale) or a ``theta`` array;
             used as an additional start.
         reorder : order classes by decreasing model-estimated proportion (see
-            ``estimate/relabel.py``); skipped with user constraints or start values.
+            ``estimate/relabel.py``); skipped with user constraints or start values, and
+            with random class-logit intercepts.
+        integration : two-level models: ``"gauss-hermite"``, ``"adaptive"`` (adaptive
+            Gauss-Hermite; falls back to non-adaptive with a warning if it fails),
+            ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5 or more
+            dimensions) or ``"laplace"``; see ``estimate/integrated.py``.
+        points : integration points per dimension (``qmc``: points in total).
         """
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
         from .estimate.ml import fit_ml
 
         return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
-                      st_iterations=st_iterations, max_iter=max_iter, reorder=reorder)
+                      st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
+                      integration=integration, points=points)
 
     def __repr__(self):
         cvs = ", ".join(f"{cv.name}({cv.n_classes})" for cv in self.spec.class_variables)

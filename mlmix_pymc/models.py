@@ -11,14 +11,14 @@ import pandas as pd
 
 from .errors import SpecificationError
 from .model import Model
-from .spec import ClassVariable, Constraints, Indicator, ModelSpec
+from .spec import ClassVariable, Constraints, Indicator, ModelSpec, RandomEffect
 
 
 def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Sequence[str] | None = None,
         link: str = "logit", family: str | Mapping[str, str] = "binary", variance: str = "class-specific",
         fixed: Mapping[str, float] | None = None, equal: Sequence[Sequence[str]] | None = None,
-        class_name: str = "c") -> Model:
-    """Latent class analysis / latent profile analysis (paper eq 1-4 without clusters).
+        class_name: str = "c", cluster: str | None = None, random_intercept: bool = False) -> Model:
+    """Latent class analysis / latent profile analysis (paper eq 1-4), optionally two-level.
 
     Parameters
     ----------
@@ -31,6 +31,9 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
     variance : ``"class-specific"`` or ``"class-equal"`` variances of normal items.
     fixed, equal : constraints by parameter name (see ``Model.parameter_names``).
     class_name : name of the class variable in parameter names (default ``"c"``).
+    cluster : cluster column: robust standard errors clustered on it and, with
+        ``random_intercept=True``, random class-logit intercepts per cluster (the
+        within-between class variable of Table 4, eq 10 / 15; parameters ``var(c#k)``).
 
     Returns a ``Model``; call ``model.fit()`` to estimate it.
     """
@@ -42,9 +45,73 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
     if unknown:
         raise SpecificationError(f"family given for columns {sorted(unknown)} that are not in items")
     spec = ModelSpec(
-        class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ())),),
+        class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ()),
+                                       random_intercept=random_intercept),),
         indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name, variance) for it in items),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
+        cluster=cluster,
+    )
+    return Model(spec, data)
+
+
+RANDOM_TERMS = ("intercept", "slope")
+
+
+def regression_mixture(data: pd.DataFrame, y: str, x: str | Sequence[str], n_classes: int,
+                       cluster: str | None = None, random: Sequence[str] = (), class_level: str = "within",
+                       family: str = "normal", residual_variance: str = "class-invariant", link: str = "logit",
+                       class_random_intercept: bool = False, random_covariance: str = "full",
+                       class_covariates: Sequence[str] | None = None, class_name: str | None = None,
+                       fixed: Mapping[str, float] | None = None,
+                       equal: Sequence[Sequence[str]] | None = None) -> Model:
+    """Regression mixture, optionally two-level (paper eq 19; section 5 Models 1-6).
+
+    ``y = mu_c + beta_c x + u_j + s_j x + e`` with class-specific ``mu_c`` and ``beta_c``.
+
+    Parameters
+    ----------
+    y : outcome column; ``family`` ``"normal"`` (linear) or ``"binary"`` (logistic /
+        probit regression with ``link``; then the intercept is a threshold, ``y$1``).
+    x : covariate column(s) with class-specific slopes.
+    n_classes : number of latent classes; 1 gives the (mixed) regression model itself.
+    cluster : cluster column (needed for random effects and ``class_level="between"``).
+    random : random effects over clusters among ``"intercept"`` (named ``u``) and
+        ``"slope"`` (named ``s``, on the first ``x``).
+    class_level : ``"within"`` (C_ij, eq 4) or ``"between"`` (D_j, eq 16-17: all persons of
+        a cluster share the class).
+    residual_variance : ``"class-invariant"`` or ``"class-specific"`` (normal family).
+    class_random_intercept : Model 6: a within class variable with a random intercept on
+        its logit (parameter ``var(c#1)``; its ICC is ``result.icc()``, eq 20).
+    random_covariance : ``"full"`` (Cholesky) or ``"diagonal"`` (zero covariances).
+    class_covariates : predictors of the class (cluster-level ones for ``between``).
+    """
+    xs = [x] if isinstance(x, str) else list(x)
+    random = [random] if isinstance(random, str) else list(random)
+    for term in random:
+        if term not in RANDOM_TERMS:
+            raise SpecificationError(f"random={random!r}: each term must be one of {RANDOM_TERMS}")
+    if class_level not in ("within", "between"):
+        raise SpecificationError(f"class_level must be 'within' or 'between', got {class_level!r}")
+    if residual_variance not in ("class-invariant", "class-specific"):
+        raise SpecificationError(
+            f"residual_variance must be 'class-invariant' or 'class-specific', got {residual_variance!r}")
+    if family not in ("normal", "binary"):
+        raise SpecificationError(f"family must be 'normal' or 'binary', got {family!r}")
+    if class_random_intercept and class_level != "within":
+        raise SpecificationError("class_random_intercept=True needs class_level='within' (Model 6)")
+    name = class_name or ("cb" if class_level == "between" else "c")
+    variance = "class-equal" if residual_variance == "class-invariant" else "class-specific"
+    effects = []
+    if "intercept" in random:
+        effects.append(RandomEffect("u", "intercept", (y,)))
+    if "slope" in random:
+        effects.append(RandomEffect("s", "slope", (y,), covariate=xs[0]))
+    spec = ModelSpec(
+        class_variables=(ClassVariable(name, n_classes, level=class_level, random_intercept=class_random_intercept,
+                                       covariates=tuple(class_covariates or ())),),
+        indicators=(Indicator(y, family, link, name, variance, covariates=tuple(xs)),),
+        constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
+        cluster=cluster, random_effects=tuple(effects), random_covariance=random_covariance,
     )
     return Model(spec, data)
 

@@ -18,6 +18,25 @@ from .graph.likelihood import joint_class_labels, marginal_class_probs
 from .graph.structure import THRESHOLD_BOUND, GraphStructure
 
 EMPTY_CLASS_PROPORTION = 0.01
+LOGISTIC_VARIANCE = np.pi**2 / 3  # residual variance of the logistic distribution (eq 20)
+
+
+@dataclass
+class ClusterInfo:
+    """Cluster-level parts of a two-level result."""
+
+    labels: tuple  # cluster ids in code order
+    codes: np.ndarray  # (n,) cluster code of every row used
+    integration: str
+    points: int
+    between_prior: np.ndarray | None  # (J, M) P(D_j = d | x_j)
+    between_posterior: np.ndarray | None  # (J, M) P(D_j = d | data of cluster j)
+    adaptive_failed: bool = False
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return len(self.labels)
 
 
 @dataclass
@@ -42,6 +61,7 @@ class MLResult:
     dropped: dict = field(default_factory=dict)
     reordered: bool = True
     method: str = "ml"
+    clusters: ClusterInfo | None = None
 
     # --------------------------------------------------------------- fit indices
     @property
@@ -154,7 +174,57 @@ class MLResult:
                 "model_estimated": prior.mean(axis=0), "posterior": post.mean(axis=0),
                 "posterior_count": post.sum(axis=0), "most_likely": ml / self.n_obs, "most_likely_count": ml,
             }))
+        between = self.structure.between
+        if between is not None:  # proportions of clusters (eq 17)
+            post = self.clusters.between_posterior
+            ml = np.bincount(post.argmax(axis=1), minlength=between.n_classes)
+            n_clusters = self.clusters.n_clusters
+            frames.append(pd.DataFrame({
+                "class_var": between.name, "class": np.arange(1, between.n_classes + 1),
+                "model_estimated": self.clusters.between_prior.mean(axis=0), "posterior": post.mean(axis=0),
+                "posterior_count": post.sum(axis=0), "most_likely": ml / n_clusters, "most_likely_count": ml,
+            }))
         return pd.concat(frames, ignore_index=True)
+
+    def between_posterior_probabilities(self) -> pd.DataFrame:
+        """Posterior probabilities of the between-level classes per cluster, plus most likely class."""
+        between = self.structure.between
+        if between is None:
+            raise SpecificationError("the model has no between-level class variable")
+        post = self.clusters.between_posterior
+        out = pd.DataFrame({f"{between.name}={d + 1}": post[:, d] for d in range(between.n_classes)},
+                           index=pd.Index(self.clusters.labels, name="cluster"))
+        out[f"most_likely_{between.name}"] = post.argmax(axis=1) + 1
+        return out
+
+    def icc(self, level: float = 0.95) -> pd.DataFrame:
+        """ICC of each random class-logit intercept (eq 20) with a delta-method confidence interval.
+
+        ICC = Var(alpha) / (Var(alpha) + pi^2 / 3). Near 1 the delta method is only an
+        approximation (the paper's section 5); an ICC above ~0.8 points to a between-level
+        class variable (Table 4).
+        """
+        layout = self.structure.layout
+        se = self.se
+        z = stats.norm.ppf(0.5 + level / 2)
+        rows = []
+        bm = self.structure.between_model
+        for eff in (bm.effects if bm is not None else ()):
+            if eff.kind != "class-logit":
+                continue
+            for k, info in enumerate(layout.infos):
+                if info.group == "covariance" and info.name.startswith(f"var({eff.name})"):
+                    v = self.phi[k]
+                    icc = v / (v + LOGISTIC_VARIANCE)
+                    icc_se = se[k] * LOGISTIC_VARIANCE / (v + LOGISTIC_VARIANCE) ** 2
+                    rows.append({"effect": eff.name, "parameter": info.name, "variance": v, "variance_se": se[k],
+                                 "icc": icc, "se": icc_se, "lower": icc - z * icc_se, "upper": icc + z * icc_se})
+        return pd.DataFrame(rows)
+
+    def between_regressions(self) -> pd.DataFrame:
+        """Estimated between-level regression coefficients (eq 5, 18, 25) with SEs."""
+        table = self.parameters
+        return table[table["group"] == "between regression"].reset_index(drop=True)
 
     def average_posterior_probabilities(self, class_var: str | None = None) -> pd.DataFrame:
         """Mean posterior probabilities (columns) by most likely class (rows)."""
@@ -211,6 +281,12 @@ class MLResult:
         """Plain-text report in the spirit of Mplus output."""
         lines = ["MLMIX_PYMC RESULTS", "", "MODEL FIT INFORMATION", ""]
         lines.append(f"Number of observations{self.n_obs:>27d}")
+        if self.clusters is not None:
+            lines.append(f"Number of clusters{self.clusters.n_clusters:>31d}")
+            method = self.clusters.integration + (" (fell back to non-adaptive)" if self.clusters.adaptive_failed
+                                                  else "")
+            lines.append(f"Integration{method:>38s}")
+            lines.append(f"Integration points per dimension{self.clusters.points:>17d}")
         lines.append(f"Number of free parameters{self.n_params:>24d}")
         lines.append(f"Loglikelihood{self.loglik:>36.3f}")
         lines.append(f"Akaike (AIC){self.aic:>37.3f}")
@@ -231,6 +307,10 @@ class MLResult:
             if cv.n_classes > 1:
                 lines += ["", f"AVERAGE LATENT CLASS PROBABILITIES FOR MOST LIKELY CLASS MEMBERSHIP ({cv.name})", ""]
                 lines.append(self.average_posterior_probabilities(cv.name).to_string(float_format=lambda v: f"{v:.3f}"))
+        icc = self.icc() if self.clusters is not None else pd.DataFrame()
+        if len(icc):
+            lines += ["", "ICC OF RANDOM CLASS-LOGIT INTERCEPTS (eq 20; delta-method 95% CI)", ""]
+            lines.append(icc.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         lines += ["", "MODEL RESULTS", ""]
         table = self.parameters
         table = table[table["status"] != "fixed"][["name", "estimate", "se", "est_se", "p_value", "status"]]

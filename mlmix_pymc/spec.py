@@ -12,9 +12,11 @@ The specification is shaped after the general two-level form of the paper
 * constraints (``Constraints``): fixed values, equalities, measurement shared by several
   class variables (time-invariant measurement in an LTA).
 
+* cluster random effects (``RandomEffect``): random intercepts and slopes of indicator
+  regressions (eq 2, 19), regressed on earlier random effects and cluster covariates
+  (eq 5, 18, 25); random class-logit intercepts come from ``ClassVariable.random_intercept``.
+
 A spec round-trips through plain dicts, JSON and YAML (read with ``yaml.safe_load``).
-Estimation of between-level class variables and random intercepts is added by the
-two-level part of the package; the spec can already state them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ FAMILIES = ("binary", "ordinal", "normal")
 LINKS = ("logit", "probit")
 LEVELS = ("within", "between")
 VARIANCES = ("class-specific", "class-equal")
+TARGETS = ("intercept", "slope")
+COVARIANCES = ("full", "diagonal")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Indicator:
     link : ``"logit"`` or ``"probit"`` (categorical families only).
     class_variable : name of the class variable that this item measures.
     variance : ``"class-specific"`` or ``"class-equal"`` residual variance (normal only).
+    covariates : within-level columns the item is regressed on, with class-specific
+        slopes (eq 2-3 with Gamma_c; eq 19: ``Y = mu_c + beta_c X + e``).
     """
 
     name: str
@@ -92,8 +98,12 @@ class Indicator:
     link: str = "logit"
     class_variable: str = "c"
     variance: str = "class-specific"
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        if len(set(self.covariates)) != len(self.covariates) or self.name in self.covariates:
+            raise SpecificationError(f"indicator {self.name!r} has duplicate or self covariates {self.covariates}")
         if not isinstance(self.name, str) or not self.name:
             raise SpecificationError(f"indicator name must be a non-empty string, got {self.name!r}")
         if self.family not in FAMILIES:
@@ -106,6 +116,51 @@ class Indicator:
             raise SpecificationError(
                 f"variance of indicator {self.name!r} must be one of {VARIANCES}, got {self.variance!r}"
             )
+
+
+@dataclass(frozen=True)
+class RandomEffect:
+    """A cluster random effect b_j (eq 2-5, 19).
+
+    Parameters
+    ----------
+    name : identifier used in parameter names, e.g. ``"u"`` gives ``var(u)``.
+    target : ``"intercept"`` (b_j shifts the intercept / thresholds of ``indicators``) or
+        ``"slope"`` (b_j is the cluster deviation of the slope of ``indicators`` on
+        ``covariate``). The fixed part, possibly class-specific, carries the mean: the
+        random effect has mean 0 (plus ``on`` effects of cluster covariates).
+    indicators : items the effect enters; with ``loadings="free"`` the first has loading 1
+        and the others get free loadings (a between-level factor).
+    covariate : for ``target="slope"``: the within covariate (it must be one of the items'
+        ``covariates``).
+    on : between-level regressions (eq 5): names of random effects listed earlier and
+        cluster-level covariate columns (constant within a cluster).
+    """
+
+    name: str
+    target: str = "intercept"
+    indicators: tuple[str, ...] = ()
+    covariate: str | None = None
+    on: tuple[str, ...] = ()
+    loadings: str = "fixed"
+
+    def __post_init__(self):
+        object.__setattr__(self, "indicators", tuple(self.indicators))
+        object.__setattr__(self, "on", tuple(self.on))
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise SpecificationError(f"random effect name {self.name!r} must be an identifier such as 'u'")
+        if self.target not in TARGETS:
+            raise SpecificationError(f"target of random effect {self.name!r} must be one of {TARGETS}, "
+                                     f"got {self.target!r}")
+        if not self.indicators:
+            raise SpecificationError(f"random effect {self.name!r} needs at least one indicator")
+        if self.target == "slope" and not self.covariate:
+            raise SpecificationError(f"random slope {self.name!r} needs covariate= (the within covariate)")
+        if self.target == "intercept" and self.covariate:
+            raise SpecificationError(f"random intercept {self.name!r} takes no covariate (use target='slope')")
+        if self.loadings not in ("fixed", "free"):
+            raise SpecificationError(f"loadings of random effect {self.name!r} must be 'fixed' or 'free', "
+                                     f"got {self.loadings!r}")
 
 
 @dataclass(frozen=True)
@@ -137,8 +192,12 @@ class ModelSpec:
     """A complete model: class variables, indicators, constraints and data options.
 
     ``data`` is an optional CSV path (relative to the spec file) used by ``mlmix fit``;
-    ``cluster`` names the cluster column of a two-level model; ``analysis`` holds
-    estimation options (``starts``, ``seed``, ``se``...) as the ANALYSIS command of Mplus.
+    ``cluster`` names the cluster column of a two-level model; ``random_effects`` are its
+    cluster random effects, with a ``"full"`` (Cholesky-parameterized) or ``"diagonal"``
+    residual covariance (``random_covariance``); ``random_by_class`` makes the between
+    model (variances, covariances, regressions) specific to the between-level class
+    variable (eq 18, 25). ``analysis`` holds estimation options (``starts``, ``seed``,
+    ``se``, ``integration``, ``points``...) as the ANALYSIS command of Mplus.
     """
 
     class_variables: tuple[ClassVariable, ...]
@@ -147,10 +206,14 @@ class ModelSpec:
     cluster: str | None = None
     data: str | None = None
     analysis: Mapping[str, Any] = field(default_factory=dict)
+    random_effects: tuple[RandomEffect, ...] = ()
+    random_covariance: str = "full"
+    random_by_class: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "class_variables", tuple(self.class_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
+        object.__setattr__(self, "random_effects", tuple(self.random_effects))
         object.__setattr__(self, "analysis", dict(self.analysis))
         if not self.class_variables:
             raise SpecificationError("a model needs at least one class variable")
@@ -179,6 +242,11 @@ class ModelSpec:
             overlap = set(cv.covariates) & {ind.name for ind in self.indicators}
             if overlap:
                 raise SpecificationError(f"columns {sorted(overlap)} are both indicators and covariates")
+        for ind in self.indicators:
+            overlap = set(ind.covariates) & {i.name for i in self.indicators}
+            if overlap:
+                raise SpecificationError(f"indicator {ind.name!r} is regressed on indicators {sorted(overlap)}; "
+                                         "covariates must be observed exogenous columns")
         for group in self.constraints.same_measurement:
             for name in group:
                 if name not in by_name:
@@ -189,6 +257,74 @@ class ModelSpec:
                 raise SpecificationError(
                     f"same_measurement group {list(group)} needs equal n_classes and equal numbers of indicators"
                 )
+        self._check_two_level(by_name)
+
+    def _check_two_level(self, by_name) -> None:
+        """Rules of the two-level parts (sections 2, 5, 6; Table 4)."""
+        between = [cv for cv in self.class_variables if cv.level == "between"]
+        items = {ind.name: ind for ind in self.indicators}
+        needs_cluster = [f"between-level class variable {cv.name!r}" for cv in between]
+        needs_cluster += [f"random_intercept of class variable {cv.name!r}"
+                          for cv in self.class_variables if cv.random_intercept]
+        needs_cluster += [f"random effect {eff.name!r}" for eff in self.random_effects]
+        if needs_cluster and self.cluster is None:
+            raise SpecificationError(f"{needs_cluster[0]} needs a cluster column: set cluster=")
+        if len(between) > 1:
+            raise SpecificationError(f"at most one between-level class variable is supported, got "
+                                     f"{[cv.name for cv in between]}")
+        for cv in between:
+            if cv.random_intercept or cv.depends_on is not None:
+                raise SpecificationError(f"between-level class variable {cv.name!r} cannot have random_intercept "
+                                         "or depends_on (eq 17: its logits are fixed effects of cluster covariates)")
+        if self.random_by_class and not between:
+            raise SpecificationError("random_by_class=True needs a between-level class variable")
+        if self.random_covariance not in COVARIANCES:
+            raise SpecificationError(f"random_covariance must be one of {COVARIANCES}, got {self.random_covariance!r}")
+        names = [cv.name for cv in self.class_variables]
+        seen: list[str] = []
+        for eff in self.random_effects:
+            if eff.name in seen or eff.name in names or eff.name in items:
+                raise SpecificationError(f"random effect name {eff.name!r} is already used")
+            for it in eff.indicators:
+                if it not in items:
+                    raise SpecificationError(f"random effect {eff.name!r} names unknown indicator {it!r}")
+                if eff.target == "slope" and eff.covariate not in items[it].covariates:
+                    raise SpecificationError(f"random slope {eff.name!r}: covariate {eff.covariate!r} is not among "
+                                             f"the covariates of indicator {it!r} {list(items[it].covariates)}")
+            for pred in eff.on:
+                if pred in items or pred in names:
+                    raise SpecificationError(f"random effect {eff.name!r} is regressed on {pred!r}, which is not a "
+                                             "random effect listed before it or a cluster covariate")
+            seen.append(eff.name)
+
+    @property
+    def between_class_variable(self) -> ClassVariable | None:
+        """The between-level class variable D (eq 16-18), if any."""
+        for cv in self.class_variables:
+            if cv.level == "between":
+                return cv
+        return None
+
+    @property
+    def cluster_covariates(self) -> tuple[str, ...]:
+        """Covariates that must be constant within a cluster (predictors of D and of random effects)."""
+        re_names = {eff.name for eff in self.random_effects}
+        re_names |= {f"{cv.name}#{k}" for cv in self.class_variables if cv.random_intercept
+                     for k in range(1, cv.n_classes)}
+        out: list[str] = []
+        for cv in self.class_variables:
+            if cv.level == "between":
+                out.extend(c for c in cv.covariates if c not in out)
+        for eff in self.random_effects:
+            out.extend(c for c in eff.on if c not in re_names and c not in out)
+        return tuple(out)
+
+    @property
+    def is_two_level(self) -> bool:
+        """True when the model needs the cluster-level likelihood (clusters, random effects,
+        between-level classes or indicator regressions)."""
+        return (self.cluster is not None or bool(self.random_effects)
+                or any(ind.covariates for ind in self.indicators))
 
     # ----------------------------------------------------------------- accessors
     def class_variable(self, name: str) -> ClassVariable:
@@ -208,6 +344,9 @@ class ModelSpec:
         seen: list[str] = []
         for cv in self.class_variables:
             seen.extend(c for c in cv.covariates if c not in seen)
+        for ind in self.indicators:
+            seen.extend(c for c in ind.covariates if c not in seen)
+        seen.extend(c for c in self.cluster_covariates if c not in seen)
         return tuple(seen)
 
     # --------------------------------------------------------------- round trip
@@ -215,7 +354,7 @@ class ModelSpec:
         """Plain-dict form (JSON / YAML serialisable)."""
         out = {
             "class_variables": [_clean(asdict(cv)) for cv in self.class_variables],
-            "indicators": [asdict(ind) for ind in self.indicators],
+            "indicators": [_clean(asdict(ind)) for ind in self.indicators],
             "constraints": {
                 "fixed": dict(self.constraints.fixed),
                 "equal": [list(g) for g in self.constraints.equal],
@@ -225,6 +364,11 @@ class ModelSpec:
         for key in ("cluster", "data"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.random_effects:
+            out["random_effects"] = [_clean(asdict(eff)) for eff in self.random_effects]
+            out["random_covariance"] = self.random_covariance
+        if self.random_by_class:
+            out["random_by_class"] = True
         if self.analysis:
             out["analysis"] = _clean(dict(self.analysis))
         return out
@@ -234,7 +378,8 @@ class ModelSpec:
         """Build a spec from its dict form; unknown keys are an error naming the key."""
         if not isinstance(d, Mapping):
             raise SpecificationError(f"a model spec must be a mapping, got {type(d).__name__}")
-        allowed = {"class_variables", "indicators", "constraints", "cluster", "data", "analysis"}
+        allowed = {"class_variables", "indicators", "constraints", "cluster", "data", "analysis",
+                   "random_effects", "random_covariance", "random_by_class"}
         _no_unknown_keys(d, allowed, "model spec")
         try:
             cvs = tuple(_build(ClassVariable, c, "class_variables entry") for c in d.get("class_variables", ()))
@@ -246,6 +391,7 @@ class ModelSpec:
                 item = dict(item)
                 item.setdefault("class_variable", default_cv)
                 inds.append(_build(Indicator, item, "indicators entry"))
+            res = tuple(_build(RandomEffect, r, "random_effects entry") for r in d.get("random_effects") or ())
             cons = d.get("constraints") or {}
             _no_unknown_keys(cons, {"fixed", "equal", "same_measurement"}, "constraints")
             constraints = Constraints(
@@ -262,6 +408,9 @@ class ModelSpec:
             cluster=d.get("cluster"),
             data=d.get("data"),
             analysis=d.get("analysis") or {},
+            random_effects=res,
+            random_covariance=d.get("random_covariance", "full"),
+            random_by_class=bool(d.get("random_by_class", False)),
         )
 
     def to_json(self, **kwargs) -> str:

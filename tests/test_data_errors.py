@@ -103,10 +103,22 @@ def test_bad_starts_option(df):
         model.fit(starts=(2, 5))
 
 
-def test_cluster_not_yet_supported_is_clear(df):
-    from mlmix_pymc.spec import ClassVariable, Indicator, ModelSpec
+def test_random_intercept_without_cluster_is_named(df):
+    with pytest.raises(mm.SpecificationError, match="random_intercept of class variable 'c' needs a cluster"):
+        mm.lca(df, items=["u1", "u2"], n_classes=2, random_intercept=True)
 
+
+def test_cluster_covariate_varying_within_cluster_is_named(df):
     df["school"] = np.arange(60) // 6
-    spec = ModelSpec((ClassVariable("c", 2),), (Indicator("u1"), Indicator("u2")), cluster="school")
-    with pytest.raises(mm.SpecificationError, match="cluster='school'"):
-        mm.from_spec(spec, df)
+    df["w"] = np.arange(60) % 2  # varies inside every school
+    with pytest.raises(mm.DataError, match="cluster-level covariate 'w' varies within cluster 0"):
+        mm.regression_mixture(df, "x", "u1", 2, cluster="school", class_level="between", class_covariates=["w"])
+
+
+def test_unknown_integration_and_random_term(df):
+    df["school"] = np.arange(60) // 6
+    model = mm.regression_mixture(df, "x", "u1", 1, cluster="school", random=["intercept"])
+    with pytest.raises(mm.SpecificationError, match="integration='gauss' is not one of"):
+        model.fit(integration="gauss")
+    with pytest.raises(mm.SpecificationError, match="random=\['slopes'\]"):
+        mm.regression_mixture(df, "x", "u1", 1, cluster="school", random=["slopes"])

@@ -11,20 +11,22 @@ from threadpoolctl import threadpool_limits
 from ..errors import SpecificationError
 from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
-from ..results import MLResult
+from ..results import ClusterInfo, MLResult
 from .optimize import run_starts
 from .relabel import class_permutations, permute_classes
 from .stderr import SE_METHODS, covariance
 
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
-           max_iter=5000, reorder=True) -> MLResult:
+           max_iter=5000, reorder=True, integration="gauss-hermite", points=15) -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options)."""
     se = "none" if se is None else se
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
     compiled = model.compile()
     structure = model.structure
+    if structure.is_two_level:
+        compiled.set_integration(integration, points)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
@@ -36,12 +38,11 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     theta, loglik = outcome.theta, outcome.loglik
 
     user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
+    random_logits = any(cv.random_intercept for cv in structure.class_vars)
     reordered = False
-    if reorder and start_values is None and not user_constrained:
+    if reorder and start_values is None and not user_constrained and not random_logits:
         theta, reordered = _order_classes(model, compiled, theta, loglik)
-    loglik_rows, log_joint, log_prior = compiled.rows(theta)
-    loglik = float(loglik_rows.sum())
-    posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+    loglik, posterior, prior, clusters = _class_probabilities(compiled, theta)
     phi = layout.natural(theta)
     at_bound = _at_bound(layout, phi, theta)
 
@@ -55,9 +56,12 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
 
     result = MLResult(
         structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
-        se_method=se, posterior=posterior, prior=np.exp(log_prior), index=model.data.index,
+        se_method=se, posterior=posterior, prior=prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered,
+        clusters=(ClusterInfo(model.data.cluster_labels, clusters.codes, clusters.integration, clusters.points,
+                              clusters.between_prior, clusters.between_posterior, clusters.adaptive_failed)
+                  if model.spec.cluster is not None else None),
     )
     if result.empty_classes:
         warnings.warn(f"empty or near-empty class(es) {result.empty_classes}: the solution may really have fewer "
@@ -65,6 +69,26 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     if at_bound:
         warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {at_bound}", stacklevel=3)
     return result
+
+
+def _class_probabilities(compiled, theta):
+    """Log-likelihood, posterior and model class probabilities per row (and per cluster)."""
+    structure = compiled.structure
+    if not structure.is_two_level:
+        loglik_rows, log_joint, log_prior = compiled.rows(theta)
+        posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+        return float(loglik_rows.sum()), posterior, np.exp(log_prior), None
+    compiled.adapt(theta)
+    det = compiled.details(theta)
+    codes = structure.cluster_codes
+    d_post, d_prior = np.exp(det["d_log_post"]), np.exp(det["d_log_prior"])
+    posterior = np.einsum("nd,dnk->nk", d_post[codes], det["class_post"])
+    prior = np.einsum("nd,dnk->nk", d_prior[codes], det["class_prior"])
+    info = ClusterInfo(labels=(), codes=codes, integration=compiled.integration, points=compiled.points,
+                       between_prior=d_prior if structure.between is not None else None,
+                       between_posterior=d_post if structure.between is not None else None,
+                       adaptive_failed=compiled.adaptive_failed)
+    return float(det["cluster_loglik"].sum()), posterior, prior, info
 
 
 def _start_warnings(outcome) -> list[str]:
@@ -84,8 +108,7 @@ def _start_warnings(outcome) -> list[str]:
 def _order_classes(model, compiled, theta, loglik):
     """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes."""
     structure = model.structure
-    _, _, log_prior = compiled.rows(theta)
-    prior = np.exp(log_prior)
+    prior = _class_probabilities(compiled, theta)[2]
     props = {cv.name: marginal_class_probs(structure, prior, cv.name).mean(axis=0) for cv in structure.class_vars}
     perms = class_permutations(structure, props, model.spec.constraints.same_measurement)
     if all(np.array_equal(p, np.arange(len(p))) for p in perms.values()):

@@ -33,8 +33,11 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
     layout = structure.layout
     out = phi.copy()
     for block in layout.blocks.values():
+        axes = {name: axis for name, axis in block.class_axes.items() if name in perms}
+        if not axes:
+            continue
         vals = phi[block.index]
-        for name, axis in block.class_axes.items():
+        for name, axis in axes.items():
             vals = np.take(vals, perms[name], axis=axis)
         out[block.index] = vals
     for cv in structure.class_vars:

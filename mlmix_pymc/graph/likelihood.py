@@ -29,29 +29,46 @@ class LikelihoodTerms:
     log_prior: object  # (n, J) log P(classes | x_i)
 
 
-def class_log_probs(structure: GraphStructure, phi, cv, per_row: bool):
-    """log P(C_v = k | x, parent) as (n, K) or (n, K_parent, K) (eq 4, 8, 9)."""
+def class_logits(structure: GraphStructure, phi, cv, per_row: bool, covariates=None):
+    """Fixed part of the multinomial logits, (R, K) or (n, K) (eq 4, 17; last class 0).
+
+    ``covariates`` (n, q) defaults to the structure's covariate matrix; the two-level graph
+    passes its symbolic rows (or one row per cluster for a between-level class variable).
+    """
     layout = structure.layout
     logits = layout.gather(phi, f"intercept:{cv.name}")  # (R, K)
     if cv.covariates:
-        x = structure.covariates[:, [structure.covariate_names.index(c) for c in cv.covariates]]
+        x_all = structure.covariates if covariates is None else covariates
+        x = x_all[:, [structure.covariate_names.index(c) for c in cv.covariates]]
         logits = logits + contract(pt.as_tensor_variable(x), layout.gather(phi, f"slope:{cv.name}"), per_row)
+    return logits
+
+
+def class_log_probs(structure: GraphStructure, phi, cv, per_row: bool):
+    """log P(C_v = k | x, parent) as (n, K) or (n, K_parent, K) (eq 4, 8, 9)."""
+    logits = class_logits(structure, phi, cv, per_row)
     if cv.parent is None:
         return pt.special.log_softmax(logits, axis=-1)
-    gamma = layout.gather(phi, f"transition:{cv.name}")  # (R, K, Kp)
+    gamma = structure.layout.gather(phi, f"transition:{cv.name}")  # (R, K, Kp)
     table = logits[:, None, :] + gamma.dimshuffle(0, 2, 1)  # (n, Kp, K)
     return pt.special.log_softmax(table, axis=-1)
 
 
-def measurement_loglik(structure: GraphStructure, phi, per_row: bool) -> dict:
-    """Per class variable, the (n, K) sum of log f over its items."""
+def measurement_loglik(structure: GraphStructure, phi, per_row: bool, group_data=None) -> dict:
+    """Per class variable, the (n, K) sum of log f over its items (regression groups excluded).
+
+    ``group_data`` (one array or tensor per group) replaces the groups' own data arrays.
+    """
     out: dict = {}
     layout = structure.layout
-    for g in structure.groups:
+    for i, g in enumerate(structure.groups):
+        if g.is_regression:
+            continue
+        data = g.data if group_data is None else group_data[i]
         if g.family == "categorical":
-            term = categorical_loglik(g.data, layout.gather(phi, g.keys[0]), g.link, per_row)
+            term = categorical_loglik(data, layout.gather(phi, g.keys[0]), g.link, per_row)
         else:
-            term = normal_loglik(g.data, layout.gather(phi, g.keys[0]), layout.gather(phi, g.keys[1]), per_row)
+            term = normal_loglik(data, layout.gather(phi, g.keys[0]), layout.gather(phi, g.keys[1]), per_row)
         out[g.class_var] = term if g.class_var not in out else out[g.class_var] + term
     return out
 

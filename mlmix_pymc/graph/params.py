@@ -13,6 +13,11 @@ Three vectors are involved:
 Parameters are grouped in *blocks* (arrays of element indices with a shape, such as the
 (K, P, M-1) thresholds of P items with M categories); the graph builder gathers a block
 from ``phi`` in one indexing operation.
+
+Covariance matrices of random effects are *Cholesky groups* (Hedeker & Gibbons 1996, the
+paper's section 10): ``theta`` holds the Cholesky factor L (log of its diagonal), ``u``
+holds L itself and the symbolic graph gathers L at those positions, while the reported
+``phi`` (``natural``) holds the variances and covariances of ``L L^T``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class ParameterLayout:
         self._prev: dict[int, int] = {}  # increment element -> previous threshold element
         self._bounds: dict[int, tuple[float, float]] = {}
         self._equal: list[list[int]] = []
+        self._chol: list[np.ndarray] = []  # (dim, dim) element indices, -1 above the diagonal
 
     # ------------------------------------------------------------ building
     def add_block(self, key: str, names: np.ndarray, *, group: str, class_var: str | None,
@@ -99,6 +105,31 @@ class ParameterLayout:
         self.blocks[key] = block
         return block
 
+    def add_cholesky(self, key: str, names: np.ndarray, *, class_var: str | None, cls: int | None,
+                     effects: list[str]) -> Block:
+        """Register a covariance matrix as a Cholesky group.
+
+        ``names`` is a (dim, dim) array of which only the lower triangle is used. Returns a
+        (dim, dim) block of element indices with -1 above the diagonal; the graph builds L
+        from the lower-triangle elements (see the module docstring).
+        """
+        dim = len(effects)
+        tri = np.full((dim, dim), -1, dtype=np.int64)
+        for a in range(dim):
+            for b in range(a + 1):
+                transform = "log" if a == b else "identity"
+                bounds = (np.log(1e-4), np.log(1e4)) if a == b else (-np.inf, np.inf)
+                blk = self.add_block(f"{key}:{a}:{b}", np.array([names[a, b]], dtype=object), group="covariance",
+                                     class_var=class_var, classes=np.array([cls], dtype=object),
+                                     items=np.array([f"{effects[a]},{effects[b]}"], dtype=object),
+                                     transform=transform, class_axes={}, bounds=bounds)
+                tri[a, b] = int(blk.index[0])
+                del self.blocks[f"{key}:{a}:{b}"]
+        self._chol.append(tri)
+        block = Block(tri, {})
+        self.blocks[key] = block
+        return block
+
     def add_equality(self, elements) -> None:
         """Constrain the listed elements (indices into ``phi``) to be equal."""
         self._equal.append([int(e) for e in elements])
@@ -114,8 +145,21 @@ class ParameterLayout:
                 )
             return lookup[name]
 
+        chol_offdiag = {int(t[a, b]) for t in self._chol for a in range(len(t)) for b in range(a)}
+        chol_diag = {int(t[a, a]): t for t in self._chol for a in range(len(t))}
         for name, value in fixed_by_name.items():
-            self._fixed[idx(name)] = float(value)
+            k = idx(name)
+            if k in chol_offdiag or (k in chol_diag and (chol_diag[k] >= 0).sum() > len(chol_diag[k])):
+                raise SpecificationError(
+                    f"cannot fix {name!r}: parameters of a full random-effect covariance matrix are Cholesky "
+                    "parameterized; use random_covariance='diagonal' to fix variances or zero covariances"
+                )
+            if k in chol_diag:
+                if value <= 0:
+                    raise SpecificationError(f"cannot fix variance {name!r} at {value}: it must be positive "
+                                             "(leave the random effect out of the model for a zero variance)")
+                value = float(np.sqrt(value))  # u holds the standard deviation
+            self._fixed[k] = float(value)
         for group in equal_by_name:
             self.add_equality([idx(n) for n in group])
 
@@ -199,9 +243,15 @@ class ParameterLayout:
         return np.where(self.fixed_mask, self.fixed_values, vals)
 
     def natural(self, theta: np.ndarray) -> np.ndarray:
-        """Natural parameters ``phi`` from ``theta`` (numpy)."""
+        """Natural parameters ``phi`` from ``theta`` (numpy); covariances as ``L L^T``."""
         u = self.u_from_theta(theta)
-        return u @ self.cumsum.T if self.has_increments else u
+        phi = u @ self.cumsum.T if self.has_increments else u.copy()
+        for tri in self._chol:
+            low = tri >= 0
+            chol = np.where(low, u[..., np.maximum(tri, 0)], 0.0)
+            cov = chol @ np.swapaxes(chol, -1, -2)
+            phi[..., tri[low]] = cov[..., low]
+        return phi
 
     def theta_from_natural(self, phi: np.ndarray) -> np.ndarray:
         """Inverse of ``natural`` (takes each group's representative element)."""
@@ -209,6 +259,17 @@ class ParameterLayout:
         u = phi.copy()
         for k, p in self._prev.items():
             u[k] = phi[k] - phi[p]
+        for tri in self._chol:
+            low = tri >= 0
+            cov = np.zeros(tri.shape)
+            cov[low] = phi[tri[low]]
+            cov = np.tril(cov) + np.tril(cov, -1).T
+            try:
+                chol = np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                raise SpecificationError("starting values of a random-effect covariance matrix are not positive "
+                                         f"definite: {[self.infos[k].name for k in tri[low]]}") from None
+            u[tri[low]] = chol[low]
         if np.any(u[self.log_mask & ~self.fixed_mask] <= 0):
             bad = [self.infos[k].name for k in np.flatnonzero(self.log_mask & ~self.fixed_mask & (u <= 0))]
             raise SpecificationError(f"starting values must be positive variances / increasing thresholds: {bad[:5]}")
@@ -223,7 +284,20 @@ class ParameterLayout:
         d_u = np.zeros((len(self.infos), self.n_free))
         rows = np.flatnonzero(self.free_of >= 0)
         d_u[rows, self.free_of[rows]] = np.where(self.log_mask[rows], u[rows], 1.0)
-        return self.cumsum @ d_u
+        jac = self.cumsum @ d_u
+        for tri in self._chol:  # d(L L^T)_ab / dL_cd = [a=c] L_bd + [b=c] L_ad
+            dim = tri.shape[0]
+            chol = np.where(tri >= 0, u[np.maximum(tri, 0)], 0.0)
+            for a in range(dim):
+                for b in range(a + 1):
+                    row = np.zeros(self.n_free)
+                    for c in range(dim):
+                        for d in range(c + 1):
+                            coef = (chol[b, d] if a == c else 0.0) + (chol[a, d] if b == c else 0.0)
+                            if coef:
+                                row += coef * d_u[tri[c, d]]
+                    jac[tri[a, b]] = row
+        return jac
 
     def symbolic_natural(self, theta_rows):
         """PyTensor version of ``natural`` for a (R, n_free) matrix of theta rows."""
