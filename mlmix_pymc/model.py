@@ -29,6 +29,7 @@ class Model:
 
     def __init__(self, spec: ModelSpec, data: pd.DataFrame):
         self.spec = spec
+        self.frame = data  # the user's DataFrame (design of simulations), not copied
         self.data: ModelData = prepare_data(data, spec)
         self.structure: GraphStructure = build_structure(spec, self.data)
         n_free = self.structure.layout.n_free

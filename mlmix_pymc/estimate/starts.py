@@ -25,9 +25,13 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
     """Natural parameters ``phi`` of one start; ``rng=None`` gives the deterministic start."""
     layout = structure.layout
     phi = layout.natural(np.zeros(layout.n_free)).copy()
-    for cv in structure.class_vars:
+    between = (structure.between,) if structure.between is not None else ()
+    for cv in structure.class_vars + between:
         groups = [g for g in structure.groups if g.class_var == cv.name]
-        weights = _random_partition(groups, cv.n_classes, rng, structure.pattern_counts)
+        if cv.level == "between":  # D (eq 16): partition whole clusters
+            weights = _cluster_partition(groups, cv.n_classes, rng, structure.cluster_codes)
+        else:
+            weights = _random_partition(groups, cv.n_classes, rng, structure.pattern_counts)
         sizes = weights.sum(axis=0) + 1.0
         phi[layout.blocks[f"intercept:{cv.name}"].index] = np.clip(np.log(sizes / sizes[-1]), -5, 5)
         for g in groups:
@@ -58,8 +62,24 @@ def clip_to_bounds(structure: GraphStructure, theta: np.ndarray) -> np.ndarray:
     return np.clip(theta, lo, hi)
 
 
+def _cluster_partition(groups, k: int, rng, codes: np.ndarray) -> np.ndarray:
+    """(n, K) row weights from a random partition of the clusters on their mean item features."""
+    features = _features(groups, np.ones(len(codes)))
+    n_clusters = int(codes.max()) + 1
+    sums = np.zeros((n_clusters, features.shape[1]))
+    np.add.at(sums, codes, features)
+    means = sums / np.bincount(codes, minlength=n_clusters)[:, None]
+    cluster_weights = _partition(means, k, rng, np.ones(n_clusters))
+    return cluster_weights[codes]
+
+
 def _random_partition(groups, k: int, rng, counts: np.ndarray) -> np.ndarray:
     """(n_patterns, K) partition weighted by pattern counts: 90% nearest random centre, 10% spread."""
+    return _partition(_features(groups, counts), k, rng, counts)
+
+
+def _features(groups, counts: np.ndarray) -> np.ndarray:
+    """Row features for partitioning: one-hot categories and standardized continuous items."""
     features = []
     for g in groups:
         if g.family == "categorical":
@@ -70,7 +90,11 @@ def _random_partition(groups, k: int, rng, counts: np.ndarray) -> np.ndarray:
             mean = counts @ y / (counts @ obs)
             sd = np.sqrt(np.maximum((counts @ g.data[:, p:2 * p]) / (counts @ obs) - mean**2, 1e-12))
             features.append(np.where(obs > 0, (y - mean) / sd, 0.0))
-    x = np.concatenate(features, axis=1) if features else np.zeros((0, 0))
+    return np.concatenate(features, axis=1) if features else np.zeros((len(counts), 0))
+
+
+def _partition(x: np.ndarray, k: int, rng, counts: np.ndarray) -> np.ndarray:
+    """Soft partition of the rows of ``x``: nearest of k random centres (or score split)."""
     n = x.shape[0]
     if k == 1 or n == 0:
         return np.ones((n, k)) * counts[:, None]
