@@ -1,0 +1,121 @@
+"""Two-level likelihood against independent computations.
+
+The references are ``reference_twolevel.py`` (numpy brute-force integration with 400+
+trapezoid points, and closed forms for normal outcomes) and statsmodels ``MixedLM``.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from reference_twolevel import (loglik_between_class_regression, loglik_lca_random_logit, loglik_linear_mixed,
+                                loglik_ri_logistic, loglik_within_class_random_logit, simulate_lca,
+                                simulate_model5, simulate_ri_logistic)
+
+import mlmix_pymc as mm
+
+
+@pytest.fixture(scope="module")
+def ri_logistic():
+    df = simulate_ri_logistic(100, 10, -0.5, 1.0, 1.0, seed=2)
+    model = mm.regression_mixture(df, "y", "x", 1, cluster="cluster", random=["intercept"], family="binary")
+    return df, model
+
+
+def _ref_ri(df, var):
+    return loglik_ri_logistic(df.y.to_numpy(), df.cluster.to_numpy(), df.x.to_numpy(), -0.5, 1.0, var)
+
+
+def test_ri_logistic_equals_bruteforce_400_points(ri_logistic):
+    df, model = ri_logistic
+    values = {"y$1|c#1": 0.5, "y ON x|c#1": 1.0, "var(u)": 1.0}  # threshold = -intercept
+    reference = _ref_ri(df, 1.0)
+    assert model.loglik(values, "gauss-hermite", 100) == pytest.approx(reference, abs=1e-6)
+    # the trapezoid rule stops at +-5 SD (as Mplus): it misses ~6e-7 of the mass per cluster
+    assert model.loglik(values, "trapezoid", 200) == pytest.approx(reference, abs=2e-4)
+    assert abs(model.loglik(values, "adaptive", 7) - reference) < 1e-4
+
+
+def test_adaptive_is_adaptive_on_a_large_variance(ri_logistic):
+    df, model = ri_logistic
+    values = {"y$1|c#1": 0.5, "y ON x|c#1": 1.0, "var(u)": 5.0}
+    reference = _ref_ri(df, 5.0)
+    adaptive_error = abs(model.loglik(values, "adaptive", 7) - reference)
+    fixed_error = abs(model.loglik(values, "gauss-hermite", 7) - reference)
+    assert fixed_error > 0.3  # non-adaptive 7 points: visibly off
+    assert adaptive_error < 0.05 * fixed_error
+
+
+def test_laplace_is_close_and_qmc_converges(ri_logistic):
+    df, model = ri_logistic
+    values = {"y$1|c#1": 0.5, "y ON x|c#1": 1.0, "var(u)": 1.0}
+    reference = _ref_ri(df, 1.0)
+    laplace = model.loglik(values, "laplace", 1)
+    assert 1e-3 < abs(laplace - reference) < 1.0  # an approximation of its known size (~0.5%/cluster)
+    assert model.loglik(values, "qmc", 4096) == pytest.approx(reference, abs=0.05)
+
+
+def test_linear_random_intercept_and_slope_equals_statsmodels_mixedlm():
+    sm = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(5)
+    n_clusters, size = 60, 8
+    cluster = np.repeat(np.arange(n_clusters), size)
+    x = rng.normal(size=n_clusters * size)
+    u = rng.multivariate_normal([0, 0], [[0.6, 0.15], [0.15, 0.3]], size=n_clusters)
+    y = 1.0 + 0.5 * x + u[cluster, 0] + u[cluster, 1] * x + rng.normal(scale=0.8, size=len(x))
+    df = pd.DataFrame({"y": y, "x": x, "cluster": cluster})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = sm.mixedlm("y ~ x", df, groups=df["cluster"], re_formula="~x").fit(reml=False, method="lbfgs",
+                                                                                 gtol=1e-10)
+    model = mm.regression_mixture(df, "y", "x", 1, cluster="cluster", random=["intercept", "slope"])
+    res = model.fit(integration="adaptive", points=3, starts=(0, 0), se="observed")
+    est = dict(zip(res.parameters.name, res.parameters.estimate))
+    assert res.loglik == pytest.approx(peer.llf, abs=1e-4)
+    assert est["y|c#1"] == pytest.approx(peer.fe_params["Intercept"], abs=1e-4)
+    assert est["y ON x|c#1"] == pytest.approx(peer.fe_params["x"], abs=1e-4)
+    assert est["var(y)|c#1"] == pytest.approx(peer.scale, abs=1e-4)
+    cov = peer.cov_re.to_numpy()
+    assert est["var(u)"] == pytest.approx(cov[0, 0], abs=1e-4)
+    assert est["var(s)"] == pytest.approx(cov[1, 1], abs=1e-4)
+    assert est["cov(s,u)"] == pytest.approx(cov[0, 1], abs=1e-4)
+    # and the closed-form multivariate normal log-likelihood at our estimates
+    closed = loglik_linear_mixed(y, cluster, x, est["y|c#1"], est["y ON x|c#1"], est["var(y)|c#1"], est["var(u)"],
+                                 est["var(s)"], est["cov(s,u)"])
+    assert res.loglik == pytest.approx(closed, abs=1e-8)
+    se = dict(zip(res.parameters.name, res.parameters.se))
+    assert se["y ON x|c#1"] == pytest.approx(peer.bse["x"], rel=1e-3)
+
+
+def test_between_class_model5_equals_closed_form():
+    df = simulate_model5(40, 10, seed=3)
+    model = mm.regression_mixture(df, "y", "x", 2, cluster="cluster", random=["intercept"], class_level="between")
+    values = {"[cb#1]": 0.3, "y|cb#1": 1.0, "y|cb#2": 0.1, "y ON x|cb#1": 0.2, "y ON x|cb#2": 0.8,
+              "var(y)|cb#1": 1.1, "var(y)|cb#2": 1.1, "var(u)": 0.3}
+    reference = loglik_between_class_regression(df, "y", "x", "cluster", values, M=2, method="closed")
+    assert model.loglik(values, "adaptive", 3) == pytest.approx(reference, abs=1e-8)
+    assert model.loglik(values, "gauss-hermite", 40) == pytest.approx(reference, abs=1e-6)
+
+
+def test_within_class_random_logit_model6_equals_bruteforce():
+    df = simulate_model5(40, 10, seed=4)
+    model = mm.regression_mixture(df, "y", "x", 2, cluster="cluster", class_random_intercept=True)
+    values = {"[c#1]": 0.2, "y|c#1": 1.0, "y|c#2": 0.1, "y ON x|c#1": 0.2, "y ON x|c#2": 0.8,
+              "var(y)|c#1": 1.2, "var(y)|c#2": 1.2, "var(c#1)": 4.0}
+    reference = loglik_within_class_random_logit(df, "y", "x", "cluster", values, K=2, points=800)
+    assert model.loglik(values, "gauss-hermite", 150) == pytest.approx(reference, abs=1e-6)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_two_level_lca_random_logit_equals_bruteforce(link):
+    df = simulate_lca(60, 8, seed=5, var_c=2.0)
+    items = [c for c in df.columns if c.startswith("u")]
+    model = mm.lca(df, items=items, n_classes=2, cluster="cluster", random_intercept=True, link=link)
+    values = {"[c#1]": 0.3, "var(c#1)": 2.0}
+    for p, item in enumerate(items):
+        values[f"{item}$1|c#1"] = -1.0 + 0.3 * p
+        values[f"{item}$1|c#2"] = 1.2 - 0.2 * p
+    reference = loglik_lca_random_logit(df, items, "cluster", values, K=2, link=link, points=600)
+    assert model.loglik(values, "gauss-hermite", 100) == pytest.approx(reference, abs=1e-6)
+    assert model.loglik(values, "adaptive", 11) == pytest.approx(reference, abs=1e-3)
