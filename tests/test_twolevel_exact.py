@@ -119,3 +119,22 @@ def test_two_level_lca_random_logit_equals_bruteforce(link):
     reference = loglik_lca_random_logit(df, items, "cluster", values, K=2, link=link, points=600)
     assert model.loglik(values, "gauss-hermite", 100) == pytest.approx(reference, abs=1e-6)
     assert model.loglik(values, "adaptive", 11) == pytest.approx(reference, abs=1e-3)
+
+
+def test_mlr_standard_errors_are_clustered_like_statsmodels():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(8)
+    cluster = np.repeat(np.arange(80), 6)
+    x = rng.normal(size=len(cluster)) + rng.normal(size=80)[cluster]
+    eta = 0.4 + 0.9 * x + rng.normal(scale=0.8, size=80)[cluster]  # correlated within clusters
+    y = (rng.random(len(x)) < 1 / (1 + np.exp(-eta))).astype(float)
+    df = pd.DataFrame({"y": y, "x": x, "g": cluster})
+    peer = sm.Logit(y, sm.add_constant(x)).fit(disp=0, cov_type="cluster",
+                                              cov_kwds={"groups": cluster, "use_correction": False})
+    res = mm.regression_mixture(df, "y", "x", 1, cluster="g", family="binary").fit(starts=(0, 0), se="mlr")
+    est = dict(zip(res.parameters.name, res.parameters.estimate))
+    se = dict(zip(res.parameters.name, res.parameters.se))
+    assert res.loglik == pytest.approx(peer.llf, abs=1e-6)
+    assert -est["y$1|c#1"] == pytest.approx(peer.params[0], abs=1e-5)  # threshold = -intercept
+    assert se["y$1|c#1"] == pytest.approx(peer.bse[0], rel=1e-3)
+    assert se["y ON x|c#1"] == pytest.approx(peer.bse[1], rel=1e-3)

@@ -108,8 +108,10 @@ def _start_warnings(outcome) -> list[str]:
 def _order_classes(model, compiled, theta, loglik):
     """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes."""
     structure = model.structure
-    prior = _class_probabilities(compiled, theta)[2]
+    _, _, prior, clusters = _class_probabilities(compiled, theta)
     props = {cv.name: marginal_class_probs(structure, prior, cv.name).mean(axis=0) for cv in structure.class_vars}
+    if structure.between is not None:
+        props[structure.between.name] = clusters.between_prior.mean(axis=0)
     perms = class_permutations(structure, props, model.spec.constraints.same_measurement)
     if all(np.array_equal(p, np.arange(len(p))) for p in perms.values()):
         return theta, False

@@ -1,8 +1,8 @@
 """Class ordering rule for ML solutions (label switching).
 
 Rule: the classes of each class variable are ordered by decreasing model-estimated class
-proportion (the mean over rows of P(C = k | x_i), eq 4), ties broken by the original
-order. Class variables that share measurement (``same_measurement``) follow the order of
+proportion (the mean over rows of P(C = k | x_i), eq 4; over clusters for a between-level
+class variable, eq 17), ties broken by the original order. Class variables that share measurement (``same_measurement``) follow the order of
 the first variable of their group, so that "class 1" means the same profile at every time
 point. After permuting, the multinomial logits are re-referenced so the (new) last class
 is again the reference with logits fixed at 0 (eq 4: alpha_L = beta_L = 0).
@@ -40,7 +40,10 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
         for name, axis in axes.items():
             vals = np.take(vals, perms[name], axis=axis)
         out[block.index] = vals
-    for cv in structure.class_vars:
+    between = (structure.between,) if structure.between is not None else ()
+    for cv in structure.class_vars + between:
+        if cv.name not in perms:
+            continue
         icpt = layout.blocks[f"intercept:{cv.name}"].index
         slope = layout.blocks[f"slope:{cv.name}"].index
         if cv.parent is not None:

@@ -42,6 +42,20 @@ def covariance(hessian: np.ndarray, scores: np.ndarray | None, jacobian: np.ndar
             vec = np.abs(eigvec[:, col])
             involved.update(np.flatnonzero(vec >= 0.5 * vec.max()))
         names = [free_names[active[i]] for i in sorted(involved)]
+        rest = np.array([a for i, a in enumerate(active) if i not in involved], dtype=int)
+        if 0 < len(rest) < len(active) and len(involved) <= 2:
+            # as Mplus: report the parameters involved and give the others their standard errors,
+            # treating the involved ones as fixed at their estimates
+            warnings.warn(
+                "the information matrix is singular (a parameter may be at the boundary of its space or "
+                f"not identified); no standard errors for {names}",
+                stacklevel=4,
+            )
+            cov_phi = covariance(hessian, scores, jacobian, rest, free_names, method).cov_phi.copy()
+            bad = np.any(jacobian[:, [active[i] for i in sorted(involved)]] != 0, axis=1)
+            cov_phi[bad, :] = np.nan
+            cov_phi[:, bad] = np.nan
+            return Covariance(method, cov_phi, names, np.inf)
         warnings.warn(
             "the information matrix is singular (the model may not be identified); standard errors are "
             f"set to NaN. Parameters involved: {names}",
