@@ -12,7 +12,8 @@ import sys
 import warnings
 from pathlib import Path
 
-ANALYSIS_OPTIONS = ("method", "starts", "seed", "se", "st_iterations", "max_iter", "reorder", "start_values")
+ANALYSIS_OPTIONS = ("method", "starts", "seed", "se", "st_iterations", "max_iter", "reorder", "start_values",
+                    "integration", "points")
 
 
 def main(argv=None) -> int:

@@ -47,3 +47,17 @@ def test_mlmix_fit_reports_unknown_column(tmp_path, capsys):
     spec.write_text("data: d.csv\nclass_variables: [{name: c, n_classes: 1}]\nindicators: [a, zz]\n")
     assert main(["fit", str(spec)]) == 2
     assert "column 'zz' is not in the data" in capsys.readouterr().err
+
+
+def test_mlmix_fit_two_level_spec(tmp_path, capsys):
+    """Model 5 of the paper from YAML: between class, random intercept, adaptive quadrature."""
+    rc = main(["fit", str(ROOT / "examples" / "model5_between.yaml"), "--json", str(tmp_path / "m5.json")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "Number of clusters                            100" in out and "adaptive" in out
+    result = json.loads((tmp_path / "m5.json").read_text())
+    est = {p["name"]: p["estimate"] for p in result["parameters"]}
+    # generated with mu = (1, 0), beta = (0.2, 0.8), var(u) = 0.2, var(e) = 1 (examples/section5_data.py)
+    assert est["y|cb#1"] == pytest.approx(1.0, abs=0.3) and est["y|cb#2"] == pytest.approx(0.0, abs=0.3)
+    assert est["y ON x|cb#1"] == pytest.approx(0.2, abs=0.2) and est["y ON x|cb#2"] == pytest.approx(0.8, abs=0.2)
+    assert est["var(u)"] == pytest.approx(0.2, abs=0.15)

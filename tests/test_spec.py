@@ -62,3 +62,46 @@ def test_depends_on_must_precede():
     with pytest.raises(mm.SpecificationError, match="must be listed before"):
         ModelSpec((ClassVariable("c1", 2, depends_on="c2"), ClassVariable("c2", 2)),
                   (Indicator("u1", class_variable="c1"), Indicator("u2", class_variable="c2")))
+
+
+def _two_level_spec(**kw):
+    from mlmix_pymc.spec import RandomEffect
+
+    base = dict(
+        class_variables=(ClassVariable("cb", 2, level="between", covariates=("w",)),
+                         ClassVariable("c", 2, random_intercept=True, depends_on="cb")),
+        indicators=(Indicator("y", "normal", class_variable="cb", covariates=("x",)), Indicator("u1")),
+        random_effects=(RandomEffect("u", "intercept", ("y",), on=("w",)),
+                        RandomEffect("s", "slope", ("y",), covariate="x", on=("u",))),
+        cluster="school", random_by_class=True, random_covariance="diagonal",
+    )
+    base.update(kw)
+    return ModelSpec(**base)
+
+
+def test_two_level_round_trip():
+    spec = _two_level_spec()
+    assert ModelSpec.from_yaml(spec.to_yaml()) == spec
+    assert spec.cluster_covariates == ("w",)
+    assert spec.covariates == ("w", "x")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cluster": None}, "needs a cluster column"),
+    ({"random_covariance": "banded"}, "random_covariance must be one of"),
+    ({"class_variables": (ClassVariable("c", 2),), "random_by_class": True,
+      "indicators": (Indicator("y", "normal", covariates=("x",)),), "random_effects": ()},
+     "random_by_class=True needs a between-level class variable"),
+])
+def test_two_level_spec_errors_are_named(change, message):
+    with pytest.raises(mm.SpecificationError, match=message):
+        _two_level_spec(**change)
+
+
+def test_random_slope_needs_the_items_covariate():
+    from mlmix_pymc.spec import RandomEffect
+
+    with pytest.raises(mm.SpecificationError, match="covariate 'z' is not among the covariates of indicator 'y'"):
+        _two_level_spec(random_effects=(RandomEffect("s", "slope", ("y",), covariate="z"),))
+    with pytest.raises(mm.SpecificationError, match="names unknown indicator 'q'"):
+        _two_level_spec(random_effects=(RandomEffect("s", "intercept", ("q",)),))

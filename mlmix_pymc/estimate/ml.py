@@ -117,6 +117,8 @@ def _order_classes(model, compiled, theta, loglik):
         return theta, False
     phi = permute_classes(structure, structure.layout.natural(theta), perms)
     new_theta = structure.layout.theta_from_natural(phi)
+    if structure.is_two_level:
+        compiled.adapt(new_theta)  # adaptive nodes belong to between classes: move them along
     new_ll = compiled.loglik(new_theta)
     if abs(new_ll - loglik) > 1e-6 * max(1.0, abs(loglik)):
         warnings.warn("class reordering changed the loglikelihood; classes left in estimation order", stacklevel=4)
