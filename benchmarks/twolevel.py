@@ -377,10 +377,9 @@ def main(argv=None):
     fmt.update({c: "{:.1f}".format for c in ("evals_per_s", "lme4_evals_per_s") if c in table})
     if "d_loglik" in table:
         fmt["d_loglik"] = "{:+.4f}".format
-    if "lme4_nAGQ" in table:
-        table["lme4_nAGQ"] = table["lme4_nAGQ"].astype("Int64")
-    if "nodes" in table:
-        table["nodes"] = table["nodes"].astype("Int64")
+    for col in ("nodes", "lme4_nAGQ"):
+        if col in table:
+            table[col] = table[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     print()
     print(table.to_string(index=False, formatters=fmt, na_rep="-"))
     print()
@@ -391,7 +390,8 @@ def main(argv=None):
         print(pd.DataFrame(est_rows).to_string(index=False, float_format="{:.5f}".format))
     if (table.get("fallback") == "yes").any():
         print("\nfallback = yes: adaptive/Laplace integration failed during the fit (e.g. at a random start) and "
-              "the fit fell back to non-adaptive Gauss-Hermite; that row is not the named method")
+              "the fit fell back to non-adaptive Gauss-Hermite (max(points, 7) points per dimension): fit_s, "
+              "loglik and var_est of that row are not the named method (evals_per_s is, measured at that optimum)")
     return table
 
 

@@ -125,19 +125,22 @@ def from_spec(spec: ModelSpec | Mapping, data: pd.DataFrame) -> Model:
 
 def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: int,
         covariates: Sequence[str] | None = None, link: str = "logit", family: str = "binary",
-        time_invariant: bool = True) -> Model:
-    """Single-level latent transition analysis (paper eq 6-9, first-order Markov).
+        time_invariant: bool = True, cluster: str | None = None, random_intercept: bool = False) -> Model:
+    """Latent transition analysis (paper eq 6-9, first-order Markov), optionally two-level.
 
     ``items_by_time[t]`` are the indicators of class variable ``c{t+1}``; each ``C_t``
     (t > 1) is regressed on ``C_{t-1}`` (eq 9) and ``covariates`` predict ``C_1`` (eq 8).
     ``time_invariant=True`` constrains the measurement to be equal over time (items are
-    paired in the order given).
+    paired in the order given). With ``cluster`` and ``random_intercept=True`` every class
+    variable gets cluster random intercepts on its logits: the two-level LTA of sections
+    3-4 (eq 10-15), parameters ``var(c1#1)``, ``var(c2#1)``, ``cov(c2#1,c1#1)``...
     """
     if len(items_by_time) < 2:
         raise SpecificationError("an LTA needs items for at least two time points")
     names = [f"c{t + 1}" for t in range(len(items_by_time))]
     cvs = tuple(ClassVariable(name, n_classes, covariates=tuple(covariates or ()) if t == 0 else (),
-                              depends_on=None if t == 0 else names[t - 1]) for t, name in enumerate(names))
+                              depends_on=None if t == 0 else names[t - 1], random_intercept=random_intercept)
+                for t, name in enumerate(names))
     inds = tuple(Indicator(it, family, link, names[t]) for t, items in enumerate(items_by_time) for it in items)
     cons = Constraints(same_measurement=(tuple(names),) if time_invariant else ())
-    return Model(ModelSpec(cvs, inds, cons), data)
+    return Model(ModelSpec(cvs, inds, cons, cluster=cluster), data)
