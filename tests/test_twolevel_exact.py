@@ -138,3 +138,40 @@ def test_mlr_standard_errors_are_clustered_like_statsmodels():
     assert -est["y$1|c#1"] == pytest.approx(peer.params[0], abs=1e-5)  # threshold = -intercept
     assert se["y$1|c#1"] == pytest.approx(peer.bse[0], rel=1e-3)
     assert se["y ON x|c#1"] == pytest.approx(peer.bse[1], rel=1e-3)
+
+
+def test_between_regression_on_cluster_covariate_equals_mixedlm():
+    """u_j = gamma w_j + xi_j (eq 5): with 1 class this is MixedLM with w as a fixed effect."""
+    sm = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(9)
+    cluster = np.repeat(np.arange(50), 7)
+    w = rng.normal(size=50)
+    x = rng.normal(size=len(cluster))
+    y = 1.0 + 0.5 * x + 0.8 * w[cluster] + rng.normal(scale=0.7, size=50)[cluster] + rng.normal(size=len(x))
+    df = pd.DataFrame({"y": y, "x": x, "w": w[cluster], "g": cluster})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = sm.mixedlm("y ~ x + w", df, groups=df["g"]).fit(reml=False)
+    spec = mm.ModelSpec(
+        class_variables=(mm.ClassVariable("c", 1),),
+        indicators=(mm.Indicator("y", "normal", covariates=("x",)),),
+        random_effects=(mm.RandomEffect("u", "intercept", ("y",), on=("w",)),), cluster="g")
+    res = mm.from_spec(spec, df).fit(integration="adaptive", points=3, starts=(0, 0))
+    between = res.between_regressions()
+    assert list(between.name) == ["u ON w"]
+    assert between.estimate[0] == pytest.approx(peer.fe_params["w"], abs=1e-4)
+    assert between.se[0] == pytest.approx(peer.bse["w"], rel=2e-3)
+    assert res.loglik == pytest.approx(peer.llf, abs=1e-4)
+
+
+def test_icc_is_eq20_with_delta_method_interval():
+    df = simulate_lca(60, 8, seed=6, var_c=3.0)
+    items = [c for c in df.columns if c.startswith("u")]
+    res = mm.lca(df, items=items, n_classes=2, cluster="cluster", random_intercept=True).fit(
+        integration="adaptive", points=7, starts=(4, 2), seed=1)
+    icc = res.icc().iloc[0]
+    var = dict(zip(res.parameters.name, res.parameters.estimate))["var(c#1)"]
+    se = dict(zip(res.parameters.name, res.parameters.se))["var(c#1)"]
+    assert icc["icc"] == pytest.approx(var / (var + np.pi**2 / 3))
+    assert icc["se"] == pytest.approx(se * (np.pi**2 / 3) / (var + np.pi**2 / 3) ** 2)
+    assert icc["lower"] == pytest.approx(icc["icc"] - 1.959964 * icc["se"], abs=1e-6)
