@@ -17,6 +17,8 @@ from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
 from .models import from_spec, lca, lta, regression_mixture
+from .montecarlo import MonteCarloResult, montecarlo
+from .simulate import simulate
 from .spec import ClassVariable, Constraints, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
@@ -24,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
     "ModelSpec", "RandomEffect", "SpecificationError", "datasets", "from_spec", "lca", "lta",
-    "regression_mixture", "__version__",
+    "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "__version__",
 ]

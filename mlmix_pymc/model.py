@@ -47,7 +47,7 @@ class Model:
             if self.structure.is_two_level:
                 from .estimate.integrated import CompiledClusterLikelihood
 
-                self._compiled = CompiledClusterLikelihood(self.structure)
+                self._compiled = CompiledClusterLikelihood.for_structure(self.structure)
             else:
                 from .estimate.compiled import CompiledLikelihood
 

@@ -38,7 +38,12 @@ from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik
 from ..graph.structure import GraphStructure
 from ..integration import QuadratureRule, make_rule, shift_scale
 
+import copy
+from collections import OrderedDict
+
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
+_COMPILED_CACHE: "OrderedDict[tuple, CompiledClusterLikelihood]" = OrderedDict()
+CACHE_SIZE = 8
 MAX_CHUNK_CELLS = 2_000_000  # rows x nodes x joint classes evaluated in one call
 
 
@@ -49,6 +54,15 @@ class Chunk:
     clusters: np.ndarray  # global cluster numbers in this chunk
     arrays: list  # group data..., covariates, row_cluster (local), first_row (local)
     rows: np.ndarray  # positions of the chunk's rows in the model's row order
+
+
+def graph_signature(structure: GraphStructure) -> tuple:
+    """Everything the symbolic two-level graph depends on (not the data values)."""
+    layout = structure.layout
+    groups = tuple((g.class_var, g.family, g.link, g.n_categories, g.items, g.keys, g.covariates, g.slope_key)
+                   for g in structure.groups)
+    return (tuple(layout.names), tuple(layout.free_of), tuple(layout.fixed_values),
+            groups, structure.class_vars, structure.between, structure.between_model, structure.covariate_names)
 
 
 def _log_phi(z: np.ndarray) -> np.ndarray:
@@ -98,6 +112,30 @@ class CompiledClusterLikelihood:
                 delattr(self, attr)
         self._chunks = self._make_chunks()
         self._reset_nodes()
+
+    @classmethod
+    def for_structure(cls, structure: GraphStructure) -> "CompiledClusterLikelihood":
+        """Compiled functions for ``structure``, reusing those of an identical graph.
+
+        The graph depends on the spec and the categories of the items, not on the data
+        values (they are inputs), so refits of one spec on new data (Monte Carlo
+        replications, bootstrap) skip graph construction and compilation.
+        """
+        key = graph_signature(structure)
+        cached = _COMPILED_CACHE.get(key)
+        if cached is None:
+            compiled = cls(structure)
+            _COMPILED_CACHE[key] = compiled
+            while len(_COMPILED_CACHE) > CACHE_SIZE:
+                _COMPILED_CACHE.popitem(last=False)
+            return compiled
+        _COMPILED_CACHE.move_to_end(key)
+        compiled = copy.copy(cached)
+        compiled.structure = structure
+        for attr in ("_mean", "_chol", "_adapted"):
+            compiled.__dict__.pop(attr, None)
+        compiled.set_integration("gauss-hermite", 15)
+        return compiled
 
     # ------------------------------------------------------------ data chunks
     def _make_chunks(self) -> list[Chunk]:
