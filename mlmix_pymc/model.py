@@ -131,8 +131,8 @@ class Model:
         start_values : dict parameter name -> value (natural scale) or a ``theta`` array;
             used as an additional start.
         reorder : order classes by decreasing model-estimated proportion (see
-            ``estimate/relabel.py``); skipped with user constraints or start values, and
-            with random class-logit intercepts.
+            ``estimate/relabel.py``, random class-logit intercepts re-referenced along);
+            skipped with user constraints or start values.
         integration : two-level models: ``"gauss-hermite"``, ``"adaptive"`` (adaptive
             Gauss-Hermite; falls back to non-adaptive with a warning if it fails),
             ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5 or more

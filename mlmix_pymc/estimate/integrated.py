@@ -107,7 +107,7 @@ class CompiledClusterLikelihood:
         self.adapts = self.dim > 0 and integration == "adaptive"
         self.laplace = self.dim > 0 and integration == "laplace"
         self.adaptive_failed = False
-        for attr in ("_mean", "_chol", "_adapted"):
+        for attr in ("_mean", "_chol"):
             if hasattr(self, attr):
                 delattr(self, attr)
         self._chunks = self._make_chunks()
@@ -132,7 +132,7 @@ class CompiledClusterLikelihood:
         _COMPILED_CACHE.move_to_end(key)
         compiled = copy.copy(cached)
         compiled.structure = structure
-        for attr in ("_mean", "_chol", "_adapted"):
+        for attr in ("_mean", "_chol"):
             compiled.__dict__.pop(attr, None)
         compiled.set_integration("gauss-hermite", 15)
         return compiled
@@ -277,14 +277,12 @@ class CompiledClusterLikelihood:
                           f"Gauss-Hermite integration with {max(self.points, 7)} points per dimension", stacklevel=2)
 
     def _adaptive_nodes(self, theta, max_rounds, tol) -> None:
-        if not hasattr(self, "_adapted"):  # first adaptation: moments from an accurate fixed grid
-            grid = self._start_grid()
-            z = np.broadcast_to(grid.nodes, (self.n_between, self.n_clusters) + grid.nodes.shape)
-            logq = np.broadcast_to(grid.log_weights - _log_phi(grid.nodes),
-                                   (self.n_between, self.n_clusters, grid.n_points))
-            mean, chol = self._moments(self.details(theta, z, logq)["node_terms"], z)
-            self._set_adaptive(mean, chol)
-            self._adapted = True
+        # first moments from an accurate fixed grid, so that the nodes depend on theta alone
+        grid = self._start_grid()
+        z = np.broadcast_to(grid.nodes, (self.n_between, self.n_clusters) + grid.nodes.shape)
+        logq = np.broadcast_to(grid.log_weights - _log_phi(grid.nodes), (self.n_between, self.n_clusters, grid.n_points))
+        mean, chol = self._moments(self.details(theta, z, logq)["node_terms"], z)
+        self._set_adaptive(mean, chol)
         for _ in range(max_rounds):
             mean, chol = self._moments(self.details(theta)["node_terms"], self.nodes)
             change = max(np.max(np.abs(mean - self._mean)), np.max(np.abs(chol - self._chol)))
@@ -320,9 +318,16 @@ class CompiledClusterLikelihood:
         z = self._mean.copy()
         zero_logq = np.zeros((self.n_between, self.n_clusters, 1))
         value, grad, hess = self._derivs(derivs, theta, z, zero_logq)
+        if not np.all(np.isfinite(value)):  # a warm start from far-away parameters: restart at 0
+            z = np.zeros_like(z)
+            value, grad, hess = self._derivs(derivs, theta, z, zero_logq)
         for _ in range(max_iter):
-            neg = -hess
-            step = np.linalg.solve(neg, grad[..., None])[..., 0]  # Newton step on the concave log integrand
+            # modified Newton: the curvature's eigenvalues are made positive, so every step is an
+            # ascent direction even where the log integrand is not concave (far from the mode)
+            eigval, eigvec = np.linalg.eigh(-hess)
+            eigval = np.maximum(np.abs(eigval), 1e-8 * np.maximum(1.0, np.abs(eigval).max()))
+            coords = np.einsum("...ba,...b->...a", eigvec, grad) / eigval
+            step = np.einsum("...ab,...b->...a", eigvec, coords)
             new_z = z + step
             new_value, new_grad, new_hess = self._derivs(derivs, theta, new_z, zero_logq)
             worse = ~(new_value >= value - 1e-12)

@@ -7,8 +7,14 @@ the first variable of their group, so that "class 1" means the same profile at e
 point. After permuting, the multinomial logits are re-referenced so the (new) last class
 is again the reference with logits fixed at 0 (eq 4: alpha_L = beta_L = 0).
 
+Random class-logit intercepts (eq 10) are re-referenced with the logits: the vector of
+random effects of a class variable is transformed linearly, b' = A b, and their covariance
+matrix with it, Psi' = A Psi A^T (for two classes A = -1: the variance is unchanged).
+
 Reordering is skipped when the user constrained parameters by name or gave starting
-values: their class numbers are then the user's.
+values: their class numbers are then the user's; also when the transformation would break
+the model's structure (a diagonal covariance with three or more random-logit classes, or
+between-level regressions involving random logits).
 """
 
 from __future__ import annotations
@@ -26,6 +32,42 @@ def class_permutations(structure: GraphStructure, proportions: dict[str, np.ndar
         for name in group[1:]:
             perms[name] = perms[group[0]]
     return perms
+
+
+def reorderable(structure: GraphStructure) -> bool:
+    """Whether ``permute_classes`` can relabel this model (see the module docstring)."""
+    bm = structure.between_model
+    if bm is None:
+        return True
+    logit_effects = {r for r, e in enumerate(bm.effects) if e.kind == "class-logit"}
+    for group in range(bm.n_groups):
+        if any(a in logit_effects or b in logit_effects for a, b, _ in bm.effect_regressions[group]):
+            return False
+        if any(a in logit_effects for a, _, _ in bm.covariate_regressions[group]):
+            return False
+        tri = structure.layout.blocks[bm.covariance_keys[group]].index if logit_effects else None
+        if tri is not None and (tri[np.tril_indices(len(tri), -1)] < 0).any():  # diagonal covariance
+            if any(cv.random_intercept and cv.n_classes > 2 for cv in structure.class_vars):
+                return False
+    return True
+
+
+def _random_logit_transform(structure: GraphStructure, perms: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The (dim, dim) matrix A with b' = A b for the relabelled random class-logit intercepts."""
+    bm = structure.between_model
+    if bm is None or not any(e.kind == "class-logit" for e in bm.effects):
+        return None
+    transform = np.eye(bm.dim)
+    for cv in structure.class_vars:
+        if not cv.random_intercept or cv.name not in perms:
+            continue
+        k = cv.n_classes
+        idx = [r for r, e in enumerate(bm.effects) if e.kind == "class-logit" and e.class_var == cv.name]
+        full = np.zeros((k, k - 1))
+        full[: k - 1] = np.eye(k - 1)  # random part of all K logits; the reference class has none
+        moved = full[perms[cv.name]]
+        transform[np.ix_(idx, idx)] = moved[: k - 1] - moved[k - 1]  # re-referenced on the new last class
+    return transform
 
 
 def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str, np.ndarray]) -> np.ndarray:
@@ -55,4 +97,13 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
         out[icpt] -= out[icpt[-1]]
         if slope.size:
             out[slope] -= out[slope[-1:, :]]
+    transform = _random_logit_transform(structure, perms)
+    if transform is not None:
+        for key in structure.between_model.covariance_keys:
+            tri = layout.blocks[key].index
+            low = tri >= 0
+            cov = np.zeros(tri.shape)
+            cov[low] = phi[tri[low]]
+            cov = np.tril(cov) + np.tril(cov, -1).T
+            out[tri[low]] = (transform @ cov @ transform.T)[low]
     return out
