@@ -80,6 +80,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _threads import restart_with_threads
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10
@@ -303,18 +304,6 @@ def _ours_glmm(est):
 
 
 # --------------------------------------------------------------------------- main
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _restart_with_threads(n):
-    """Re-run this script with the BLAS thread variables set (they must precede numpy)."""
-    if all(os.environ.get(v) == str(n) for v in _THREAD_VARS):
-        return
-    env = dict(os.environ, **{v: str(n) for v in _THREAD_VARS})
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run")
@@ -330,7 +319,7 @@ def main(argv=None):
                    help="BLAS/OpenMP threads for both libraries (default: library defaults)")
     args = p.parse_args(argv)
     if args.threads is not None and argv is None:
-        _restart_with_threads(args.threads)
+        restart_with_threads(args.threads, __file__)
     repeats = 1 if args.quick else max(1, args.repeats)
     if args.quick:
         args.eval_seconds = min(args.eval_seconds, 0.3)

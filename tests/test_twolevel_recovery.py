@@ -22,7 +22,16 @@ def _table(res):
     return dict(zip(res.parameters.name, zip(res.parameters.estimate, res.parameters.se)))
 
 
-def _by_class(table, prefix, suffix):
+def _assert_eq19_recovered(table, prefix):
+    """Class means and slopes of eq 19 and the residual variance within 3 SEs of the truth."""
+    mus, betas = _by_class(table, prefix)
+    for c in range(2):
+        _within(*mus[c], TRUE["mu"][c])
+        _within(*betas[c], TRUE["beta"][c])
+    _within(*table[f"var(y)|{prefix}#1"], TRUE["theta"])
+
+
+def _by_class(table, prefix):
     """(estimate, se) of mu and beta for each estimated class, ordered like the truth (mu 1 first)."""
     k = 2
     mus = [table[f"y|{prefix}#{c}"] for c in range(1, k + 1)]
@@ -45,11 +54,7 @@ def test_model2_between_class_without_random_effects_recovers():
     df = simulate_model2(50, 10, seed=21)
     res = _fit(mm.regression_mixture(df, "y", "x", 2, cluster="cluster", class_level="between"), se="mlr")
     table = _table(res)
-    mus, betas = _by_class(table, "cb", "")
-    for c in range(2):
-        _within(*mus[c], TRUE["mu"][c])
-        _within(*betas[c], TRUE["beta"][c])
-    _within(*table["var(y)|cb#1"], TRUE["theta"])
+    _assert_eq19_recovered(table, "cb")
     _within(*table["[cb#1]"], 0.0)  # equal class sizes
     assert res.replicated
 
@@ -68,11 +73,7 @@ def model5_fit(model5_data):
 
 def test_model5_between_class_with_random_intercept_recovers(model5_fit):
     table = _table(model5_fit)
-    mus, betas = _by_class(table, "cb", "")
-    for c in range(2):
-        _within(*mus[c], TRUE["mu"][c])
-        _within(*betas[c], TRUE["beta"][c])
-    _within(*table["var(y)|cb#1"], TRUE["theta"])
+    _assert_eq19_recovered(table, "cb")
     _within(*table["var(u)"], 0.2)
     assert model5_fit.replicated
     # every cluster's rows share one class: posterior class of D per cluster is near-certain here
@@ -86,8 +87,8 @@ def test_model6_on_model5_data_agrees_with_model5_and_has_icc_near_one(model5_da
                                   class_random_intercept=True, random_covariance="diagonal")
     res6 = _fit(model, integration="trapezoid", points=15, se="mlr")
     t5, t6 = _table(model5_fit), _table(res6)
-    mus5, betas5 = _by_class(t5, "cb", "")
-    mus6, betas6 = _by_class(t6, "c", "")
+    mus5, betas5 = _by_class(t5, "cb")
+    mus6, betas6 = _by_class(t6, "c")
     for c in range(2):
         assert abs(mus6[c][0] - mus5[c][0]) < mus5[c][1]  # within one Model-5 standard error
         assert abs(betas6[c][0] - betas5[c][0]) < betas5[c][1]
