@@ -148,7 +148,7 @@ def run_table3(fit_options: dict) -> tuple[pd.DataFrame, str]:
         rows.append({"parameter": "Var(alpha1)", "true": np.nan, "paper Model 5": "", "ours Model 5": "",
                      "paper Model 6": f"{PAPER_VAR_ALPHA:.0f}", "ours Model 6": f"{r['variance']:.4g}"})
         rows.append({"parameter": "ICC (eq 20)", "true": np.nan, "paper Model 5": "", "ours Model 5": "",
-                     "paper Model 6": f"{PAPER_ICC:.3f}", "ours Model 6": f"{r['icc']:.3f}"})
+                     "paper Model 6": f"{PAPER_ICC:.3f}", "ours Model 6": f"{r['icc']:.4f}"})
     return pd.DataFrame(rows), "\n".join(notes)
 
 

@@ -341,6 +341,16 @@ class MLResult:
             out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {self.at_bound}")
         if self.singular_parameters:
             out.append(f"singular information matrix; involved parameters: {self.singular_parameters}")
+        if self.clusters is not None:
+            for _, row in self.icc().iterrows():
+                if row["icc"] > 0.8:  # the paper's section 5 rule of thumb
+                    msg = (f"ICC of the random class-logit intercept {row['effect']} is {row['icc']:.4f} "
+                           f"(var {row['variance']:.4g}): the class variable acts as a between-level class "
+                           "variable (Table 4); consider level='between', which needs no numerical integration")
+                    if row["variance"] > 1000:
+                        msg += ("; with so large a variance the log-likelihood depends on the integration grid "
+                                "(compare methods and points)")
+                    out.append(msg)
         if self.dropped:
             out.append(f"rows left out: {self.dropped}")
         if self.starts.interrupted:
@@ -376,6 +386,9 @@ class MLResult:
                 for _, r in params.iterrows()
             ],
             "class_proportions": json.loads(self.class_proportions().to_json(orient="records")),
+            **({"n_clusters": self.clusters.n_clusters, "integration": self.clusters.integration,
+                "points": self.clusters.points, "icc": json.loads(self.icc().to_json(orient="records"))}
+               if self.clusters is not None else {}),
         }
 
     def to_json(self, **kwargs) -> str:

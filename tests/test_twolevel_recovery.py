@@ -131,3 +131,11 @@ def test_every_integration_method_reaches_the_same_optimum_on_a_2d_model():
         assert gap.max() < tol, f"{method}: estimates {gap.max():.3f} SE from the accurate optimum"
         accurate_ll = model.loglik(dict(zip(res.parameters.name, res.parameters.estimate)), "adaptive", 15)
         assert accurate_ll <= ref.loglik + 1e-6  # no method finds a higher true likelihood
+
+
+def test_huge_class_logit_variance_points_to_a_between_level_class(model5_data):
+    model = mm.regression_mixture(model5_data, "y", "x", 2, cluster="cluster", random=["intercept"],
+                                  class_random_intercept=True, random_covariance="diagonal")
+    with pytest.warns(UserWarning, match="acts as a between-level class variable"):
+        res = model.fit(integration="trapezoid", points=16, seed=1, starts=(6, 2), se=None)
+    assert any("level='between'" in m for m in res.messages())

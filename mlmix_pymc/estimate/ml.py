@@ -67,6 +67,9 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
                       "classes", stacklevel=3)
     if at_bound:
         warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {at_bound}", stacklevel=3)
+    for msg in result.messages():
+        if msg.startswith("ICC of the random class-logit intercept"):
+            warnings.warn(msg, stacklevel=3)
     return result
 
 
