@@ -16,7 +16,7 @@ from .errors import DataError, SpecificationError
 from .graph.structure import GraphStructure, build_structure
 from .spec import ModelSpec
 
-METHODS = ("ml",)
+METHODS = ("ml", "map", "laplace")
 
 
 class Model:
@@ -116,12 +116,16 @@ class Model:
     # ------------------------------------------------------------ estimation
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
-            integration: str = "gauss-hermite", points: int = 15):
+            integration: str = "gauss-hermite", points: int = 15, priors=None):
         """Estimate the model.
 
         Parameters
         ----------
-        method : ``"ml"`` (maximum likelihood).
+        method : ``"ml"`` (maximum likelihood), ``"map"`` (posterior mode under ``priors``)
+            or ``"laplace"`` (MAP with standard errors from the curvature of the log
+            posterior, a Gaussian approximation). ``priors``: None (the documented
+            defaults of ``estimate/priors.py``), ``"flat"`` (then MAP = ML) or a dict
+            prior group -> (mean, sd) on the estimation scale.
         starts : ``(n_initial, n_final)`` as Mplus STARTS: ``n_initial`` random starts get
             ``st_iterations`` optimizer iterations, the best ``n_final`` are run to
             convergence. ``(0, 0)`` uses only ``start_values`` (or a deterministic start).
@@ -143,9 +147,44 @@ class Model:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
         from .estimate.ml import fit_ml
 
+        prior = None
+        if method != "ml":
+            from .estimate.priors import make_prior
+
+            prior = make_prior(self.structure, self.data, priors)
+            se = "observed" if method == "laplace" else None
+        elif priors is not None:
+            raise SpecificationError("priors= applies to method='map' or 'laplace', not to maximum likelihood")
         return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
                       st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
-                      integration=integration, points=points)
+                      integration=integration, points=points, prior=prior, method=method)
+
+    # ------------------------------------------------------------ Bayes
+    def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
+                points: int = 15, ml_result=None):
+        """A ``pm.Model`` built from this model's likelihood graph (``estimate/bayes.py``).
+
+        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, or a dict
+        prior group -> (mean, sd). ``random_effects``: ``"integrated"`` (ML quadrature) or
+        ``"explicit"`` (non-centred per-cluster effects for NUTS).
+        """
+        from .estimate.bayes import to_pymc
+
+        return to_pymc(self, priors, random_effects, integration, points, ml_result)
+
+    def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
+               seed=None, **options):
+        """NUTS sampling from ``to_pymc``; ArviZ ``InferenceData`` with aligned labels.
+
+        ``sampler``: ``"pymc"``, ``"nutpie"`` or ``"numpyro"`` (optional extras). Further
+        options (``priors``, ``random_effects``, ``integration``, ``points``, ``ml_result``,
+        ``jitter``, ``target_accept``, ``reference``, ``progressbar``, ``cores``) are those of
+        ``mlmix_pymc.estimate.bayes.sample``.
+        """
+        from .estimate.bayes import sample
+
+        return sample(self, draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, seed=seed,
+                      **options)
 
     def __repr__(self):
         cvs = ", ".join(f"{cv.name}({cv.n_classes})" for cv in self.spec.class_variables)

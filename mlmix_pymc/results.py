@@ -62,6 +62,7 @@ class MLResult:
     reordered: bool = True
     method: str = "ml"
     clusters: ClusterInfo | None = None
+    model: object = field(default=None, repr=False)  # the Model that was fitted
 
     # --------------------------------------------------------------- fit indices
     @property

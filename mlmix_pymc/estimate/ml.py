@@ -13,20 +13,26 @@ from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
 from ..results import ClusterInfo, MLResult
 from .optimize import run_starts
+from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
 from .stderr import SE_METHODS, covariance
 
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
-           max_iter=5000, reorder=True, integration="gauss-hermite", points=15) -> MLResult:
-    """Maximum likelihood for ``model`` (see ``Model.fit`` for the options)."""
+           max_iter=5000, reorder=True, integration="gauss-hermite", points=15, prior=None,
+           method="ml") -> MLResult:
+    """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
+
+    With a ``prior`` (``priors.Prior``) the objective is the log posterior: MAP, and with
+    ``se="observed"`` its Laplace approximation (``method`` labels the result).
+    """
     se = "none" if se is None else se
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
-    compiled = model.compile()
     structure = model.structure
     if structure.is_two_level:
-        compiled.set_integration(integration, points)
+        model.compile().set_integration(integration, points)
+    compiled = model.compile() if prior is None else PosteriorObjective(model.compile(), prior)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
@@ -41,7 +47,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     reordered = False
     if reorder and start_values is None and not user_constrained and reorderable(structure):
         theta, reordered = _order_classes(model, compiled, theta, loglik)
-    loglik, posterior, prior, clusters = _class_probabilities(compiled, theta)
+    loglik, posterior, prior, clusters = class_probabilities(compiled, theta)
     phi = layout.natural(theta)
     at_bound = _at_bound(layout, phi, theta)
 
@@ -57,7 +63,8 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
         se_method=se, posterior=posterior, prior=prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
-        category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered,
+        category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
+        model=model,
         clusters=(ClusterInfo(model.data.cluster_labels, clusters.codes, clusters.integration, clusters.points,
                               clusters.between_prior, clusters.between_posterior, clusters.adaptive_failed)
                   if model.spec.cluster is not None else None),
@@ -73,8 +80,8 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     return result
 
 
-def _class_probabilities(compiled, theta):
-    """Log-likelihood, posterior and model class probabilities per row (and per cluster)."""
+def class_probabilities(compiled, theta):
+    """Log-likelihood, posterior and model class probabilities per row (and per cluster info)."""
     structure = compiled.structure
     if not structure.is_two_level:
         loglik_rows, log_joint, log_prior = compiled.rows(theta)
@@ -110,7 +117,7 @@ def _start_warnings(outcome) -> list[str]:
 def _order_classes(model, compiled, theta, loglik):
     """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes."""
     structure = model.structure
-    _, _, prior, clusters = _class_probabilities(compiled, theta)
+    _, _, prior, clusters = class_probabilities(compiled, theta)
     props = {cv.name: marginal_class_probs(structure, prior, cv.name).mean(axis=0) for cv in structure.class_vars}
     if structure.between is not None:
         props[structure.between.name] = clusters.between_prior.mean(axis=0)

@@ -311,6 +311,18 @@ class ParameterLayout:
             return pt.dot(u, pt.as_tensor_variable(self.cumsum.T))
         return u
 
+    def symbolic_reported(self, theta):
+        """PyTensor version of ``natural`` for one theta vector, covariances as ``L L^T``."""
+        import pytensor.tensor as pt
+
+        phi = self.symbolic_natural(theta[None, :])[0]
+        for tri in self._chol:
+            rows, cols = np.nonzero(tri >= 0)
+            chol = pt.set_subtensor(pt.zeros(tri.shape)[rows, cols], phi[tri[rows, cols]])
+            cov = pt.dot(chol, chol.T)
+            phi = pt.set_subtensor(phi[tri[rows, cols]], cov[rows, cols])
+        return phi
+
     def gather(self, phi, key: str):
         """The (R, *shape) tensor of block ``key`` from a (R, n_params) ``phi``."""
         return phi[:, self.blocks[key].index]

@@ -1,0 +1,175 @@
+"""Bayesian estimation on the same graph: a ``pm.Model``, NUTS samplers, ArviZ output.
+
+``to_pymc`` wraps the very likelihood expression ML maximizes (``graph/likelihood.py`` or
+``graph/cluster_likelihood.py``) in a ``pm.Potential``; the free vector ``theta`` gets the
+priors of ``priors.py`` and the reported parameters are a ``phi`` deterministic with the
+ML table's names as coordinates. Cluster random effects are either
+
+* ``"integrated"``: summed out by the ML quadrature with nodes fixed in the graph
+  (``integration``/``points``; ``"adaptive"`` fixes the nodes adapted at the ML estimate), or
+* ``"explicit"``: standard-normal ``z`` per cluster, non-centred (b_j = B b_j + Gamma x_j +
+  L z_j); the same graph is evaluated with one node per cluster at z_j.
+
+``sample`` starts the chains from the (jittered) ML solution, aligns the labels of every
+draw (``align.py``), and returns ``InferenceData`` with ``posterior`` (``theta``, aligned
+``phi``), ``sample_stats``, ``observed_data`` and a ``log_likelihood`` group per cluster
+(per row for single-level models), so ``az.loo`` / ``az.compare`` work.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import SpecificationError
+from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, log_std_normal
+from ..graph.likelihood import build_loglik
+from .align import align_draws
+from .priors import make_prior
+
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+RANDOM_EFFECTS = ("integrated", "explicit")
+_EXTRA = {"nutpie": ("nutpie", "nutpie"), "numpyro": ("numpyro", "numpyro")}
+
+
+def to_pymc(model, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
+            points: int = 15, ml_result=None):
+    """A ``pm.Model`` of ``model`` (see the module docstring); parameters named as in ML."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if random_effects not in RANDOM_EFFECTS:
+        raise SpecificationError(f"random_effects={random_effects!r} is not one of {RANDOM_EFFECTS}")
+    structure = model.structure
+    layout = structure.layout
+    prior = make_prior(structure, model.data, priors)
+    coords = {"free_parameter": layout.free_names, "parameter": layout.names}
+    with pm.Model(coords=coords) as pm_model:
+        if prior.flat:
+            theta = pm.Flat("theta", dims="free_parameter")
+        else:
+            theta = pm.Normal("theta", mu=prior.mean, sigma=prior.sd, dims="free_parameter")
+        pm.Deterministic("phi", layout.symbolic_reported(theta), dims="parameter")
+        if not structure.is_two_level:
+            terms = build_loglik(structure, theta[None, :])
+            total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
+        else:
+            compiled = model.compile()
+            compiled.set_integration(integration, points)
+            chunk = compiled._chunk(compiled._order, compiled._starts, 0, compiled.n_clusters)
+            data = [pt.as_tensor_variable(a) for a in chunk.arrays]
+            n_groups = len(structure.groups)
+            dim = compiled.dim
+            if random_effects == "explicit" and dim:
+                pm_model.add_coord("cluster", np.arange(compiled.n_clusters))
+                pm_model.add_coord("effect", [e.name for e in structure.between_model.effects])
+                z = pm.Normal("z", 0.0, 1.0, dims=("cluster", "effect"))
+                nodes = pt.broadcast_to(z[None, :, None, :], (compiled.n_between, compiled.n_clusters, 1, dim))
+                logq = -log_std_normal(nodes)  # the node's own density is z's prior
+            else:
+                if compiled.adapts:
+                    if ml_result is None:
+                        raise SpecificationError("integration='adaptive' in the Bayesian model needs the ML "
+                                                 "result (ml_result=) to place its nodes")
+                    compiled.adapt(ml_result.theta)
+                nodes, logq = pt.as_tensor_variable(compiled.nodes), pt.as_tensor_variable(compiled.logq)
+            inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
+            total = build_cluster_loglik(structure, inputs).total
+        pm.Potential("loglik", total)
+    return pm_model
+
+
+def _check_sampler(sampler: str) -> None:
+    if sampler not in SAMPLERS:
+        raise SpecificationError(f"sampler={sampler!r} is not one of {SAMPLERS}")
+    if sampler in _EXTRA:
+        module, extra = _EXTRA[sampler]
+        try:
+            __import__(module)
+        except ImportError:
+            raise SpecificationError(f"sampler={sampler!r} needs the optional extra: "
+                                     f"pip install 'mlmix-pymc[{extra}]'") from None
+
+
+def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
+           seed=None, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
+           points: int = 15, ml_result=None, jitter: float = 0.05, target_accept: float = 0.9,
+           reference=None, progressbar: bool = False, cores: int | None = None):
+    """Sample the posterior with NUTS; returns ArviZ ``InferenceData`` (module docstring).
+
+    ``init="ml"`` starts every chain at the ML solution plus N(0, jitter^2) noise on
+    ``theta`` (ML is fitted first unless ``ml_result`` is given); ``init`` may also be a
+    list of ``theta`` vectors, one per chain. Draws are aligned to ``reference`` (natural
+    parameters; default the ML solution); ``idata.attrs["n_relabelled"]`` counts them.
+    """
+    import arviz as az
+    import pymc as pm
+
+    _check_sampler(sampler)
+    rng = np.random.default_rng(seed)
+    if ml_result is None and (isinstance(init, str) and init == "ml" or reference is None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ml_result = model.fit(seed=seed, se=None, integration=integration if integration != "laplace"
+                                  else "adaptive", points=points)
+    if isinstance(init, str):
+        if init != "ml":
+            raise SpecificationError(f"init={init!r}: use 'ml' or a list of theta vectors (one per chain)")
+        starts = [ml_result.theta + jitter * rng.standard_normal(model.n_free) for _ in range(chains)]
+    else:
+        starts = [np.asarray(t, dtype=float) for t in init]
+        if len(starts) != chains or any(t.shape != (model.n_free,) for t in starts):
+            raise SpecificationError(f"init needs {chains} theta vectors of length {model.n_free}")
+    pm_model = to_pymc(model, priors, random_effects, integration, points, ml_result)
+    initvals = [{"theta": t} for t in starts]
+    with pm_model:
+        idata = pm.sample(draws=draws, tune=tune, chains=chains, initvals=initvals, init="adapt_diag",
+                          random_seed=int(rng.integers(2**31)), target_accept=target_accept,
+                          nuts_sampler=sampler, progressbar=progressbar, cores=cores,
+                          compute_convergence_checks=False)
+    ref = ml_result.phi if reference is None else np.asarray(reference, dtype=float)
+    _align_posterior(model, idata, ref)
+    _add_log_likelihood(model, idata)
+    observed = {ind.name: model.data.indicators[ind.name].values for ind in model.spec.indicators}
+    idata.add_groups(observed_data=az.from_dict(observed_data=observed).observed_data)
+    idata.attrs["random_effects"] = random_effects
+    idata.attrs["integration"] = integration
+    return idata
+
+
+def _align_posterior(model, idata, reference: np.ndarray) -> None:
+    """Replace ``phi`` and ``theta`` by their label-aligned versions."""
+    layout = model.structure.layout
+    theta = idata.posterior["theta"].values  # (chain, draw, n_free)
+    chains, draws, _ = theta.shape
+    phi = layout.natural(theta.reshape(chains * draws, -1))
+    aligned, n_relabelled = align_draws(model.structure, phi, reference, model.spec.constraints.same_measurement)
+    if n_relabelled:
+        new_theta = np.array([layout.theta_from_natural(p) for p in aligned])
+        idata.posterior["theta"].values[...] = new_theta.reshape(theta.shape)
+    idata.posterior["phi"].values[...] = aligned.reshape(chains, draws, -1)
+    idata.attrs["n_relabelled"] = n_relabelled
+
+
+def pointwise_loglik(model, theta: np.ndarray) -> np.ndarray:
+    """Log-likelihood per cluster (two-level; random effects integrated) or per row."""
+    compiled = model.compile()
+    if model.structure.is_two_level:
+        compiled.adapt(theta)
+        return compiled.details(theta)["cluster_loglik"]
+    return compiled.rows(theta)[0]
+
+
+def _add_log_likelihood(model, idata) -> None:
+    """A ``log_likelihood`` group: per cluster (two-level) or per row, for ``az.loo``."""
+    import xarray as xr
+
+    theta = idata.posterior["theta"].values
+    chains, draws, _ = theta.shape
+    values = np.array([[pointwise_loglik(model, theta[c, d]) for d in range(draws)] for c in range(chains)])
+    dim = "cluster" if model.structure.is_two_level else "row"
+    data = xr.Dataset({"loglik": (("chain", "draw", dim), values)},
+                      coords={"chain": idata.posterior.chain, "draw": idata.posterior.draw,
+                              dim: np.arange(values.shape[-1])})
+    idata.add_groups(log_likelihood=data)
