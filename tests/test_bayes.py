@@ -143,3 +143,23 @@ def test_chains_started_from_permuted_labels_are_aligned(lsat_model):
     assert (np.ptp(chain_means, axis=0) / sd).max() < 0.5
     start_gap = np.abs(ml.phi - layout.natural(swapped))[free] / sd
     assert start_gap.max() > 2.0
+
+
+@pytest.mark.slow
+def test_explicit_and_integrated_random_effects_give_one_posterior():
+    """Non-centred per-cluster effects sampled by NUTS vs the same effects integrated by quadrature."""
+    df = simulate_ri_logistic(40, 8, -0.5, 1.0, 1.0, seed=4)
+    model = mm.regression_mixture(df, "y", "x", 1, cluster="cluster", random=["intercept"], family="binary")
+    ml = model.fit(integration="adaptive", points=7, starts=(0, 0))
+    summaries = {}
+    for how in ("integrated", "explicit"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = model.sample(draws=1000, tune=1000, chains=4, seed=2, ml_result=ml, cores=2,
+                                 random_effects=how, integration="gauss-hermite", points=20)
+        assert int(idata.sample_stats.diverging.sum()) == 0
+        phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))[:, 1:]
+        summaries[how] = (phi.mean(axis=0), phi.std(axis=0))
+    (m1, s1), (m2, _) = summaries["integrated"], summaries["explicit"]
+    assert (np.abs(m1 - m2) / s1).max() < 0.15  # equal up to Monte Carlo error
+    assert "z" in model.to_pymc(random_effects="explicit").named_vars
