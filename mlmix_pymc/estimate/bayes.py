@@ -95,7 +95,7 @@ def _check_sampler(sampler: str) -> None:
 def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
            seed=None, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
            points: int = 15, ml_result=None, jitter: float = 0.05, target_accept: float = 0.9,
-           reference=None, progressbar: bool = False, cores: int | None = None):
+           reference=None, progressbar: bool = True, cores: int | None = None):
     """Sample the posterior with NUTS; returns ArviZ ``InferenceData`` (module docstring).
 
     ``init="ml"`` starts every chain at the ML solution plus N(0, jitter^2) noise on
@@ -135,7 +135,27 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
     idata.add_groups(observed_data=az.from_dict(observed_data=observed).observed_data)
     idata.attrs["random_effects"] = random_effects
     idata.attrs["integration"] = integration
+    for msg in _diagnostics(model, idata):
+        warnings.warn(msg, stacklevel=3)
     return idata
+
+
+def _diagnostics(model, idata) -> list[str]:
+    """Warnings on divergences and on r_hat above 1.01 of free parameters (after alignment)."""
+    import arviz as az
+
+    out = []
+    divergent = int(idata.sample_stats["diverging"].sum())
+    if divergent:
+        out.append(f"{divergent} divergent transition(s): increase target_accept or consider "
+                   "random_effects='integrated'")
+    free = np.flatnonzero(~model.structure.layout.fixed_mask)
+    if idata.posterior.sizes["chain"] > 1 and idata.posterior.sizes["draw"] > 3:
+        rhat = az.rhat(idata.posterior["phi"].isel(parameter=free))["phi"].values
+        bad = [model.parameter_names[free[i]] for i in np.flatnonzero(rhat > 1.01)]
+        if bad:
+            out.append(f"r_hat > 1.01 for {bad[:8]}{'...' if len(bad) > 8 else ''}: run longer chains")
+    return out
 
 
 def _align_posterior(model, idata, reference: np.ndarray) -> None:
