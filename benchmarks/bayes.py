@@ -42,8 +42,10 @@ Columns
 -------
 * ``sampling_s``: sampling time only, PyMC's own ``idata.posterior.attrs["sampling_time"]``
   (PyMC NUTS and nutpie: excludes model compilation, which happens before it starts). For
-  numpyro it includes JAX tracing and XLA compilation, so a tiny run (10 tuning + 10 draws,
-  same chains) of the same model is made first and its ``sampling_time`` is subtracted.
+  numpyro it includes JAX tracing and XLA compilation, so a run of the same model with
+  ``tune=0, draws=1`` (same chains) is made first and its ``sampling_time`` (about 2 s, almost
+  all compilation) is subtracted; one throw-away numpyro run of a trivial model absorbs JAX's
+  start-up before the first timing.
 * ``min_ess``, ``slowest``: the smallest bulk ESS (``arviz.ess(method="bulk")``) over the
   model parameters and which one it is. Ours: the reported parameters ``phi`` (fixed ones,
   e.g. ``[c#2]``, excluded); hand-written: ``a``, ``tau`` and (two-level) ``sigma``, named
@@ -51,8 +53,9 @@ Columns
   ``sigma`` and ``var = sigma^2``. The cluster effects ``z`` are not included.
 * ``ess_per_s`` = ``min_ess / sampling_s``; ``ratio`` = ours / hand (> 1: ours more efficient).
 * ``max_rhat``: largest ``arviz.rhat`` over the same parameters; ``div``: divergences.
-* ``a_mean``, ``sd_mean``: posterior means of the class-1 logit and (two-level) the random
-  intercept SD: both models must target the same posterior.
+* ``a_mean``, ``sd_mean``: posterior means (+- their Monte Carlo standard error,
+  ``arviz.mcse``) of the class-1 logit and (two-level) the random-intercept SD: both models
+  must target the same posterior.
 * ``wall_s``: wall time of the whole call. Ours: ``model.sample()`` end to end, including
   its ML fit for the initial values, graph compilation, label alignment and the
   ``log_likelihood`` group; hand: model building + ``pm.sample`` (compilation included; for
@@ -86,7 +89,6 @@ N_CLUSTERS = 100
 CLUSTER_SIZE = 10
 N_ITEMS = 8
 DATA_SEED = 20240611
-TINY = 10  # tuning steps and draws of the numpyro compile run
 
 
 # --------------------------------------------------------------------------- data
@@ -182,6 +184,23 @@ def _diagnostics(arr, names):
     return float(ess[k]), names[k], float(np.max(rhat))
 
 
+def _mean_steps(idata):
+    """Mean leapfrog steps (gradient evaluations) per draw, or NaN."""
+    stats = idata.sample_stats
+    for key in ("n_steps", "tree_size"):
+        if key in stats:
+            return float(np.asarray(stats[key].values).mean())
+    return np.nan
+
+
+def _mean_mcse(x):
+    """'mean+-mcse' of draws ``x`` (chain, draw)."""
+    import arviz as az
+
+    mcse = float(az.mcse(az.convert_to_dataset({"x": x}), method="mean")["x"].values)
+    return f"{x.mean():.2f}+-{mcse:.2f}"
+
+
 def _divergences(idata):
     stats = idata.sample_stats
     for key in ("diverging", "divergences"):
@@ -195,12 +214,12 @@ def summarize_ours(model, idata, two_level):
     phi = np.asarray(idata.posterior["phi"].values, dtype=float)
     min_ess, slowest, rhat = _diagnostics(phi, names)
     a = phi[..., names.index("[c#1]")]
-    sd_mean = np.nan
+    sd_mean = "-"
     if two_level:
         var = [n for n in names if n.startswith("var(")][0]
-        sd_mean = float(np.sqrt(phi[..., names.index(var)]).mean())
-    return dict(min_ess=min_ess, slowest=slowest, max_rhat=rhat, div=_divergences(idata),
-                relabelled=int(idata.attrs.get("n_relabelled", 0)), a_mean=float(a.mean()), sd_mean=sd_mean)
+        sd_mean = _mean_mcse(np.sqrt(phi[..., names.index(var)]))
+    return dict(min_ess=min_ess, slowest=slowest, max_rhat=rhat, div=_divergences(idata), steps=_mean_steps(idata),
+                relabelled=int(idata.attrs.get("n_relabelled", 0)), a_mean=_mean_mcse(a), sd_mean=sd_mean)
 
 
 def summarize_hand(idata, ml_phi, ml_names, items, two_level):
@@ -212,9 +231,9 @@ def summarize_hand(idata, ml_phi, ml_names, items, two_level):
         cols.append(post["sigma"][..., None])
         names.append("sd(c#1)")
     min_ess, slowest, rhat = _diagnostics(np.concatenate(cols, axis=-1), names)
-    return dict(min_ess=min_ess, slowest=slowest, max_rhat=rhat, div=_divergences(idata), relabelled=n_swapped,
-                a_mean=float(post["a"].mean()),
-                sd_mean=float(post["sigma"].mean()) if two_level else np.nan)
+    return dict(min_ess=min_ess, slowest=slowest, max_rhat=rhat, div=_divergences(idata), steps=_mean_steps(idata),
+                relabelled=n_swapped,
+                a_mean=_mean_mcse(post["a"]), sd_mean=_mean_mcse(post["sigma"]) if two_level else "-")
 
 
 # --------------------------------------------------------------------------- runs
@@ -229,8 +248,7 @@ def run_ours(model, sampler, args, random_effects):
         kw["random_effects"] = random_effects
     compile_s = 0.0
     if sampler == "numpyro":
-        tiny = model.sample(draws=TINY, tune=TINY, **kw)
-        compile_s = _sampling_time(tiny)
+        compile_s = _sampling_time(model.sample(draws=1, tune=0, **kw))
     t0 = time.perf_counter()
     idata = model.sample(draws=args.draws, tune=args.tune, **kw)
     wall = time.perf_counter() - t0
@@ -247,7 +265,7 @@ def run_hand(df, items, cluster, sampler, args, ml_phi, ml_names):
     compile_s = 0.0
     if sampler == "numpyro":
         with hand_model(df, items, cluster):
-            compile_s = _sampling_time(pm.sample(draws=TINY, tune=TINY, **kw))
+            compile_s = _sampling_time(pm.sample(draws=1, tune=0, **kw))
     t0 = time.perf_counter()
     with hand_model(df, items, cluster):
         idata = pm.sample(draws=args.draws, tune=args.tune, **kw)
@@ -255,6 +273,18 @@ def run_hand(df, items, cluster, sampler, args, ml_phi, ml_names):
     row = dict(sampling_s=_sampling_time(idata) - compile_s, wall_s=wall)
     row.update(summarize_hand(idata, ml_phi, ml_names, items, cluster is not None))
     return row
+
+
+def jax_warmup(chains):
+    """One numpyro run of a trivial model: JAX start-up is not charged to the first timed row."""
+    import pymc as pm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pm.Model():
+            pm.Normal("x")
+            pm.sample(draws=1, tune=0, chains=chains, nuts_sampler="numpyro", progressbar=False,
+                      compute_convergence_checks=False)
 
 
 def available_samplers(requested):
@@ -303,6 +333,8 @@ def main(argv=None):
     print(f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: "
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
     samplers = available_samplers(args.samplers)
+    if "numpyro" in samplers:
+        jax_warmup(args.chains)
 
     rows, descs = [], {}
     for case in args.cases:
@@ -342,11 +374,11 @@ def main(argv=None):
         table["ratio"] = [r.ess_per_s / hand.get((r.case, r.sampler), np.nan) if r.model != "hand" else np.nan
                           for r in table.itertuples()]
     cols = ["case", "sampler", "model", "sampling_s", "min_ess", "slowest", "ess_per_s", "ratio", "max_rhat", "div",
-            "relabelled", "a_mean", "sd_mean", "wall_s", "error"]
+            "steps", "relabelled", "a_mean", "sd_mean", "wall_s", "error"]
     table = table[[c for c in cols if c in table]]
-    fmt = {c: "{:.2f}".format for c in ("sampling_s", "ratio", "wall_s", "a_mean", "sd_mean") if c in table}
+    fmt = {c: "{:.2f}".format for c in ("sampling_s", "ratio", "wall_s") if c in table}
     fmt.update({c: "{:.0f}".format for c in ("min_ess",) if c in table})
-    fmt.update({c: "{:.1f}".format for c in ("ess_per_s",) if c in table})
+    fmt.update({c: "{:.1f}".format for c in ("ess_per_s", "steps") if c in table})
     fmt.update({c: "{:.3f}".format for c in ("max_rhat",) if c in table})
     for c in ("div", "relabelled"):
         if c in table:
@@ -357,7 +389,7 @@ def main(argv=None):
     for case, desc in descs.items():
         print(f"{case}: {desc}")
     print("sampling_s: pm.sample's own sampling_time (compilation excluded; numpyro: minus a "
-          f"{TINY}+{TINY}-iteration compile run); min_ess: bulk ESS of the slowest parameter; "
+          "tune=0, draws=1 compile run); min_ess: bulk ESS of the slowest parameter; "
           "ratio: ours / hand ess_per_s (> 1: ours more efficient)")
     print("wall_s: ours = model.sample() end to end (ML fit, compile, sampling, alignment, log_likelihood); "
           "hand = model build + pm.sample")

@@ -55,8 +55,8 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
     free_phi = phi.isel(parameter=np.flatnonzero(free))  # fixed parameters have no spread to diagnose
     rhat, ess = np.full(len(free), np.nan), np.full(len(free), np.nan)
-    rhat[free] = az.rhat(free_phi).values
-    ess[free] = az.ess(free_phi, method="bulk").values
+    rhat[free] = az.rhat(free_phi.to_dataset(name="phi"))["phi"].values
+    ess[free] = az.ess(free_phi.to_dataset(name="phi"), method="bulk")["phi"].values
     table = pd.DataFrame({
         "parameter": params["name"], "ml_estimate": params["estimate"], "ml_se": params["se"],
         "posterior_mean": draws.mean(axis=0), "posterior_sd": draws.std(axis=0, ddof=1), "lower": lo, "upper": hi,

@@ -69,7 +69,7 @@ def _check_posterior(idata, ml, max_rhat=1.01):
     import arviz as az
 
     free = (ml.parameters.status == "free").to_numpy()
-    rhat = az.rhat(idata.posterior["phi"].isel(parameter=np.flatnonzero(free))).values
+    rhat = az.rhat(idata.posterior["phi"].isel(parameter=np.flatnonzero(free)).to_dataset(name="phi"))["phi"].values
     assert rhat.max() <= max_rhat, dict(zip(ml.parameters.name[free], rhat))
     assert int(idata.sample_stats.diverging.sum()) == 0
     phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))[:, free]

@@ -120,5 +120,5 @@ def test_unknown_integration_and_random_term(df):
     model = mm.regression_mixture(df, "x", "u1", 1, cluster="school", random=["intercept"])
     with pytest.raises(mm.SpecificationError, match="integration='gauss' is not one of"):
         model.fit(integration="gauss")
-    with pytest.raises(mm.SpecificationError, match="random=\['slopes'\]"):
+    with pytest.raises(mm.SpecificationError, match=r"random=\['slopes'\]"):
         mm.regression_mixture(df, "x", "u1", 1, cluster="school", random=["slopes"])

@@ -151,7 +151,7 @@ def _diagnostics(model, idata) -> list[str]:
                    "random_effects='integrated'")
     free = np.flatnonzero(~model.structure.layout.fixed_mask)
     if idata.posterior.sizes["chain"] > 1 and idata.posterior.sizes["draw"] > 3:
-        rhat = az.rhat(idata.posterior["phi"].isel(parameter=free))["phi"].values
+        rhat = az.rhat(idata.posterior["phi"].isel(parameter=free).to_dataset(name="phi"))["phi"].values
         bad = [model.parameter_names[free[i]] for i in np.flatnonzero(rhat > 1.01)]
         if bad:
             out.append(f"r_hat > 1.01 for {bad[:8]}{'...' if len(bad) > 8 else ''}: run longer chains")
