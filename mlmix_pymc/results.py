@@ -281,6 +281,9 @@ class MLResult:
     def summary(self) -> str:
         """Plain-text report in the spirit of Mplus output."""
         lines = ["MLMIX_PYMC RESULTS", "", "MODEL FIT INFORMATION", ""]
+        estimator = {"ml": "maximum likelihood", "map": "posterior mode (MAP)",
+                     "laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
+        lines.append(f"Estimator{estimator:>40s}")
         lines.append(f"Number of observations{self.n_obs:>27d}")
         if self.clusters is not None:
             lines.append(f"Number of clusters{self.clusters.n_clusters:>31d}")
