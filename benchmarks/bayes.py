@@ -198,7 +198,7 @@ def _mean_mcse(x):
     import arviz as az
 
     mcse = float(az.mcse(az.convert_to_dataset({"x": x}), method="mean")["x"].values)
-    return f"{x.mean():.2f}+-{mcse:.2f}"
+    return f"{x.mean():.3f}+-{mcse:.3f}"
 
 
 def _divergences(idata):
@@ -243,7 +243,7 @@ def _sampling_time(idata):
 
 def run_ours(model, sampler, args, random_effects):
     two_level = model.structure.is_two_level
-    kw = dict(chains=args.chains, sampler=sampler, seed=args.seed, cores=args.cores)
+    kw = dict(chains=args.chains, sampler=sampler, seed=args.seed, cores=args.cores, progressbar=False)
     if two_level:
         kw["random_effects"] = random_effects
     compile_s = 0.0

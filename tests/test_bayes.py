@@ -163,3 +163,16 @@ def test_explicit_and_integrated_random_effects_give_one_posterior():
     (m1, s1), (m2, _) = summaries["integrated"], summaries["explicit"]
     assert (np.abs(m1 - m2) / s1).max() < 0.15  # equal up to Monte Carlo error
     assert "z" in model.to_pymc(random_effects="explicit").named_vars
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "numpyro"])
+def test_optional_samplers_start_at_ml_and_align(lsat_model, sampler):
+    pytest.importorskip(sampler)  # optional extras, not installed by `make test`
+    model, ml = lsat_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = model.sample(draws=300, tune=300, chains=2, seed=1, ml_result=ml, sampler=sampler,
+                             progressbar=False, cores=2)
+    phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))
+    free = (ml.parameters.status == "free").to_numpy()
+    assert (np.abs(phi.mean(axis=0) - ml.phi)[free] / phi.std(axis=0)[free]).max() < 2.0
