@@ -93,16 +93,18 @@ def _check_sampler(sampler: str) -> None:
 
 
 def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
-           seed=None, priors=None, random_effects: str = "integrated", integration: str = "adaptive",
-           points: int = 7, ml_result=None, jitter: float = 0.05, target_accept: float = 0.9,
+           seed=None, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
+           points: int = 15, ml_result=None, jitter: float = 0.05, target_accept: float = 0.9,
            reference=None, progressbar: bool = True, cores: int | None = None):
     """Sample the posterior with NUTS; returns ArviZ ``InferenceData`` (module docstring).
 
     ``init="ml"`` starts every chain at the ML solution plus N(0, jitter^2) noise on
     ``theta`` (ML is fitted first unless ``ml_result`` is given); ``init`` may also be a
-    list of ``theta`` vectors, one per chain. Integrated random effects default to
-    adaptive quadrature with 7 points, the nodes placed once at the ML estimate (where the
-    posterior is) and then held fixed, which costs half the 15 Gauss-Hermite nodes. Draws are aligned to ``reference`` (natural
+    list of ``theta`` vectors, one per chain. Integrated random effects default to 15
+    Gauss-Hermite points, a rule that treats every labelling alike. ``integration="adaptive"``
+    with fewer points (e.g. 7) is about twice as fast: its nodes are placed once at the ML
+    estimate and held fixed, so they fit the ML labelling only; chains that wander into
+    another labelling get a warning. Draws are aligned to ``reference`` (natural
     parameters; default the ML solution); ``idata.attrs["n_relabelled"]`` counts them.
     """
     import arviz as az
@@ -143,6 +145,11 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
     idata.attrs["integration"] = integration
     for msg in _diagnostics(model, idata):
         warnings.warn(msg, stacklevel=3)
+    if integration == "adaptive" and random_effects == "integrated" and idata.attrs["n_relabelled"] \
+            and model.structure.between_model is not None and model.structure.between_model.dim:
+        warnings.warn(f"{idata.attrs['n_relabelled']} draws were in another labelling than the ML solution, "
+                      "where the adaptive nodes (placed at the ML estimate) integrate poorly; use "
+                      "integration='gauss-hermite' or start the chains at the ML solution", stacklevel=3)
     return idata
 
 
