@@ -246,6 +246,7 @@ def run_ours(model, sampler, args, random_effects):
     kw = dict(chains=args.chains, sampler=sampler, seed=args.seed, cores=args.cores, progressbar=False)
     if two_level:
         kw["random_effects"] = random_effects
+        kw["integration"], kw["points"] = args.integration, args.points
     compile_s = 0.0
     if sampler == "numpyro":
         compile_s = _sampling_time(model.sample(draws=1, tune=0, **kw))
@@ -314,6 +315,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="300 draws and 300 tuning steps")
     p.add_argument("--no-explicit", action="store_true", help="skip ours with random_effects='explicit'")
+    p.add_argument("--integration", default="gauss-hermite", help="ours, integrated: quadrature (default GH)")
+    p.add_argument("--points", type=int, default=15, help="ours, integrated: points (default 15)")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS/OpenMP threads (default: library defaults)")
     args = p.parse_args(argv)
