@@ -81,7 +81,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _threads import restart_with_threads
+from _common import restart_with_threads, simulate_two_level_lca
 
 CASES = ("lsat", "twolevel")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
@@ -94,17 +94,7 @@ DATA_SEED = 20240611
 # --------------------------------------------------------------------------- data
 def simulate_twolevel(seed=DATA_SEED):
     """Two-level 2-class LCA with a random class-logit intercept (variance 1.5)."""
-    rng = np.random.default_rng(seed)
-    cl = np.repeat(np.arange(N_CLUSTERS), CLUSTER_SIZE)
-    alpha = rng.normal(0.0, np.sqrt(1.5), N_CLUSTERS)
-    p1 = 1 / (1 + np.exp(-(0.5 + alpha[cl])))
-    c = np.where(rng.uniform(size=cl.size) < p1, 0, 1)
-    half = N_ITEMS // 2
-    probs = np.array([[0.8] * half + [0.2] * (N_ITEMS - half), [0.2] * half + [0.8] * (N_ITEMS - half)])
-    y = (rng.uniform(size=(cl.size, N_ITEMS)) < probs[c]).astype(np.int64)
-    df = pd.DataFrame(y, columns=[f"u{i + 1}" for i in range(N_ITEMS)])
-    df["cluster"] = cl
-    return df
+    return simulate_two_level_lca(N_CLUSTERS, CLUSTER_SIZE, N_ITEMS, 1.5, seed)
 
 
 def make_case(name):

@@ -58,7 +58,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _threads import restart_with_threads
+from _common import restart_with_threads
 
 N_ROWS = 7326
 N_ITEMS = 17

@@ -80,7 +80,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _threads import restart_with_threads
+from _common import restart_with_threads, simulate_two_level_lca
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10
@@ -99,17 +99,7 @@ def _items(n_items=N_ITEMS):
 
 def simulate_lca2(seed=DATA_SEED):
     """2-class two-level LCA, random class-logit intercept with variance 2."""
-    rng = np.random.default_rng(seed)
-    cl = np.repeat(np.arange(N_CLUSTERS), CLUSTER_SIZE)
-    alpha = rng.normal(0.0, np.sqrt(2.0), N_CLUSTERS)
-    p1 = 1 / (1 + np.exp(-(0.5 + alpha[cl])))
-    c = np.where(rng.uniform(size=cl.size) < p1, 0, 1)
-    half = N_ITEMS // 2
-    probs = np.array([[0.8] * half + [0.2] * (N_ITEMS - half), [0.2] * half + [0.8] * (N_ITEMS - half)])
-    y = (rng.uniform(size=(cl.size, N_ITEMS)) < probs[c]).astype(np.int64)
-    df = pd.DataFrame(y, columns=_items())
-    df["cluster"] = cl
-    return df
+    return simulate_two_level_lca(N_CLUSTERS, CLUSTER_SIZE, N_ITEMS, 2.0, seed)
 
 
 def simulate_lca3(seed=DATA_SEED + 1):
