@@ -175,3 +175,30 @@ def test_icc_is_eq20_with_delta_method_interval():
     assert icc["icc"] == pytest.approx(var / (var + np.pi**2 / 3))
     assert icc["se"] == pytest.approx(se * (np.pi**2 / 3) / (var + np.pi**2 / 3) ** 2)
     assert icc["lower"] == pytest.approx(icc["icc"] - 1.959964 * icc["se"], abs=1e-6)
+
+
+def test_regression_among_random_effects_reproduces_the_full_covariance():
+    """s = beta u + xi (eq 5) with independent residuals spans the same 2x2 covariance as a free one,
+    so its ML fit equals MixedLM's with a free covariance: beta = cov(s, u) / var(u)."""
+    sm = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(12)
+    cluster = np.repeat(np.arange(70), 8)
+    x = rng.normal(size=len(cluster))
+    u = rng.multivariate_normal([0, 0], [[0.8, 0.3], [0.3, 0.4]], size=70)
+    y = 0.5 + 0.7 * x + u[cluster, 0] + u[cluster, 1] * x + rng.normal(scale=0.9, size=len(x))
+    df = pd.DataFrame({"y": y, "x": x, "g": cluster})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = sm.mixedlm("y ~ x", df, groups=df["g"], re_formula="~x").fit(reml=False)
+    spec = mm.ModelSpec(
+        class_variables=(mm.ClassVariable("c", 1),),
+        indicators=(mm.Indicator("y", "normal", covariates=("x",)),),
+        random_effects=(mm.RandomEffect("u", "intercept", ("y",)),
+                        mm.RandomEffect("s", "slope", ("y",), covariate="x", on=("u",))),
+        random_covariance="diagonal", cluster="g")
+    res = mm.from_spec(spec, df).fit(integration="adaptive", points=3, starts=(0, 0))
+    est = dict(zip(res.parameters.name, res.parameters.estimate))
+    cov = peer.cov_re.to_numpy()
+    assert res.loglik == pytest.approx(peer.llf, abs=1e-4)
+    assert est["s ON u"] == pytest.approx(cov[0, 1] / cov[0, 0], abs=1e-3)
+    assert est["var(u)"] == pytest.approx(cov[0, 0], abs=1e-3)
