@@ -202,3 +202,33 @@ def test_regression_among_random_effects_reproduces_the_full_covariance():
     assert res.loglik == pytest.approx(peer.llf, abs=1e-4)
     assert est["s ON u"] == pytest.approx(cov[0, 1] / cov[0, 0], abs=1e-3)
     assert est["var(u)"] == pytest.approx(cov[0, 0], abs=1e-3)
+
+
+def test_between_factor_with_free_loadings_equals_closed_form():
+    """y_ijp = mu_p + lambda_p f_j + e: per cluster all items of all persons are jointly normal."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(13)
+    n_clusters, size = 30, 4
+    cluster = np.repeat(np.arange(n_clusters), size)
+    f = rng.normal(size=n_clusters)[cluster]
+    lam, mu, var = np.array([1.0, 0.6, 1.4]), np.array([0.2, -0.5, 1.0]), np.array([0.7, 1.1, 0.5])
+    df = pd.DataFrame({f"y{p + 1}": mu[p] + lam[p] * f + rng.normal(scale=np.sqrt(var[p]), size=len(f))
+                       for p in range(3)})
+    df["g"] = cluster
+    spec = mm.ModelSpec(
+        class_variables=(mm.ClassVariable("c", 1),),
+        indicators=tuple(mm.Indicator(f"y{p}", "normal") for p in (1, 2, 3)),
+        random_effects=(mm.RandomEffect("f", "intercept", ("y1", "y2", "y3"), loadings="free"),), cluster="g")
+    model = mm.from_spec(spec, df)
+    values = {"var(f)": 0.9, "f BY y2": 0.5, "f BY y3": 1.3}
+    for p in range(3):
+        values[f"y{p + 1}|c#1"], values[f"var(y{p + 1})|c#1"] = mu[p], var[p]
+    loadings = np.array([1.0, 0.5, 1.3])
+    reference = 0.0
+    for _, rows in df.groupby("g"):
+        y = rows[["y1", "y2", "y3"]].to_numpy().ravel()  # person-major
+        ones = np.ones((len(rows), 1))
+        cov = 0.9 * np.kron(ones @ ones.T, np.outer(loadings, loadings)) + np.diag(np.tile(var, len(rows)))
+        reference += multivariate_normal(np.tile(mu, len(rows)), cov).logpdf(y)
+    assert model.loglik(values, "adaptive", 3) == pytest.approx(reference, abs=1e-8)
