@@ -181,7 +181,7 @@ def make_rule(method: str, dim: int, points: int, seed=0) -> QuadratureRule:
     return quasi_monte_carlo(dim, points, seed=seed)
 
 
-def _log_phi(x: np.ndarray) -> np.ndarray:
+def log_std_normal(x: np.ndarray) -> np.ndarray:
     """Log density of N(0, I_d) over the last axis."""
     return -0.5 * np.sum(x * x, axis=-1) - 0.5 * x.shape[-1] * _LOG_2PI
 
@@ -222,5 +222,5 @@ def shift_scale(rule: QuadratureRule, mean, chol):
         raise SpecificationError("shift_scale: chol must be nonsingular for every cluster")
     z = rule.nodes
     nodes = mean[:, None, :] + np.einsum("jab,qb->jqa", chol, z)
-    logw = rule.log_weights[None, :] + _log_phi(nodes) - _log_phi(z)[None, :] + logdet[:, None]
+    logw = rule.log_weights[None, :] + log_std_normal(nodes) - log_std_normal(z)[None, :] + logdet[:, None]
     return nodes, logw

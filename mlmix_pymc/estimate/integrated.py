@@ -26,7 +26,9 @@ Integration (``integration=``; the paper's section 10):
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +38,7 @@ from scipy import special
 from ..errors import SpecificationError
 from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik
 from ..graph.structure import GraphStructure
-from ..integration import QuadratureRule, make_rule, shift_scale
-
-import copy
-from collections import OrderedDict
+from ..integration import QuadratureRule, log_std_normal, make_rule, shift_scale
 
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
 _COMPILED_CACHE: "OrderedDict[tuple, CompiledClusterLikelihood]" = OrderedDict()
@@ -65,8 +64,16 @@ def graph_signature(structure: GraphStructure) -> tuple:
             groups, structure.class_vars, structure.between, structure.between_model, structure.covariate_names)
 
 
-def _log_phi(z: np.ndarray) -> np.ndarray:
-    return -0.5 * np.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * np.log(2 * np.pi)
+def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
+    """d fn / d theta by central differences, stacked on the first axis: (n_free, *fn's shape)."""
+    out = []
+    for i in range(len(theta)):
+        h = rel_step * max(1.0, abs(theta[i]))
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        out.append((np.asarray(fn(up)) - np.asarray(fn(down))) / (2 * h))
+    return np.array(out)
 
 
 class CompiledClusterLikelihood:
@@ -132,9 +139,7 @@ class CompiledClusterLikelihood:
         _COMPILED_CACHE.move_to_end(key)
         compiled = copy.copy(cached)
         compiled.structure = structure
-        for attr in ("_mean", "_chol"):
-            compiled.__dict__.pop(attr, None)
-        compiled.set_integration("gauss-hermite", 15)
+        compiled.set_integration("gauss-hermite", 15)  # new chunks and nodes; drops adapted state
         return compiled
 
     # ------------------------------------------------------------ data chunks
@@ -142,9 +147,9 @@ class CompiledClusterLikelihood:
         st = self.structure
         codes = st.cluster_codes
         order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
         n_clusters = int(codes.max()) + 1 if codes.size else 0
-        starts = np.searchsorted(sorted_codes, np.arange(n_clusters + 1))
+        starts = np.searchsorted(codes[order], np.arange(n_clusters + 1))
+        self.n_clusters, self._order, self._starts = n_clusters, order, starts
         cells = max(1, self.rule.n_points * st.n_joint * self.n_between)
         max_rows = max(1, MAX_CHUNK_CELLS // cells)
         chunks, first = [], 0
@@ -152,14 +157,14 @@ class CompiledClusterLikelihood:
             last = first + 1
             while last < n_clusters and starts[last + 1] - starts[first] <= max_rows:
                 last += 1
-            chunks.append(self._chunk(order, starts, first, last))
+            chunks.append(self.cluster_chunk(first, last))
             first = last
-        self.n_clusters = n_clusters
-        self._order, self._starts = order, starts
         return chunks
 
-    def _chunk(self, order, starts, first: int, last: int) -> Chunk:
+    def cluster_chunk(self, first: int, last: int) -> Chunk:
+        """The graph inputs of clusters ``first..last-1`` (rows sorted by cluster)."""
         st = self.structure
+        order, starts = self._order, self._starts
         rows = order[starts[first]:starts[last]]
         local = st.cluster_codes[rows] - first
         first_row = starts[first:last] - starts[first]
@@ -171,7 +176,7 @@ class CompiledClusterLikelihood:
     def _reset_nodes(self) -> None:
         """Non-adaptive nodes (also the fallback of failed adaptation)."""
         z = self.rule.nodes
-        logq = self.rule.log_weights - _log_phi(z)
+        logq = self.rule.log_weights - log_std_normal(z)
         shape = (self.n_between, self.n_clusters)
         self.nodes = np.broadcast_to(z, shape + z.shape).copy()
         self.logq = np.broadcast_to(logq, shape + logq.shape).copy()
@@ -200,17 +205,14 @@ class CompiledClusterLikelihood:
 
     def _laplace_loglik_grad(self, theta):
         mean = getattr(self, "_mean", None)
-        grad = np.empty(len(theta))
-        for i in range(len(theta)):
-            h = 1e-5 * max(1.0, abs(theta[i]))
-            up, down = theta.copy(), theta.copy()
-            up[i] += h
-            down[i] -= h
-            grad[i] = (self._laplace_value(up) - self._laplace_value(down)) / (2 * h)
+
+        def value_from_same_modes(t):  # warm start every perturbation from the same modes
             if mean is not None:
-                self._mean = mean  # warm start every perturbation from the same modes
-        value = self._laplace_value(theta)
-        return value, grad
+                self._mean = mean
+            return self._laplace_value(t)
+
+        grad = central_differences(value_from_same_modes, theta, 1e-5)
+        return value_from_same_modes(theta), grad
 
     def _fixed_nodes_loglik_grad(self, theta):
         total, grad = 0.0, 0.0
@@ -252,11 +254,8 @@ class CompiledClusterLikelihood:
         Laplace nodes are placed by every evaluation itself; here they are placed too so that
         ``details`` at ``theta`` uses them.
         """
-        if self.laplace:
-            self.adapt_now(theta)
-        if not self.adapts or self.adaptive_failed:
-            return
-        self.adapt_now(theta, max_rounds, tol)
+        if self.laplace or self.adapts:
+            self.adapt_now(theta, max_rounds, tol)
 
     def adapt_now(self, theta, max_rounds: int = 30, tol: float = 1e-6) -> None:
         """Place adaptive or Laplace nodes at ``theta``; on failure fall back with a warning."""
@@ -280,7 +279,7 @@ class CompiledClusterLikelihood:
         # first moments from an accurate fixed grid, so that the nodes depend on theta alone
         grid = self._start_grid()
         z = np.broadcast_to(grid.nodes, (self.n_between, self.n_clusters) + grid.nodes.shape)
-        logq = np.broadcast_to(grid.log_weights - _log_phi(grid.nodes), (self.n_between, self.n_clusters, grid.n_points))
+        logq = np.broadcast_to(grid.log_weights - log_std_normal(grid.nodes), (self.n_between, self.n_clusters, grid.n_points))
         mean, chol = self._moments(self.details(theta, z, logq)["node_terms"], z)
         self._set_adaptive(mean, chol)
         for _ in range(max_rounds):
@@ -307,7 +306,7 @@ class CompiledClusterLikelihood:
         logq = np.empty((self.n_between, self.n_clusters, self.rule.n_points))
         for d in range(self.n_between):
             nodes[d], logw = shift_scale(self.rule, mean[d], chol[d])
-            logq[d] = logw - _log_phi(nodes[d])
+            logq[d] = logw - log_std_normal(nodes[d])
         self.nodes, self.logq = nodes, logq
 
     def _laplace_nodes(self, theta, max_iter: int = 100) -> None:
@@ -373,34 +372,21 @@ class CompiledClusterLikelihood:
         """Per-cluster scores d log L_j / d theta, shape (J, n_free) (clustered MLR)."""
         theta = np.asarray(theta, dtype=float)
         if self.laplace:  # central differences of the exact per-cluster Laplace log-likelihoods
-            out = np.empty((self.n_clusters, len(theta)))
-            for i in range(len(theta)):
-                h = 1e-5 * max(1.0, abs(theta[i]))
-                up, down = theta.copy(), theta.copy()
-                up[i] += h
-                down[i] -= h
-                self.adapt_now(up)
-                ll_up = self.details(up)["cluster_loglik"]
-                self.adapt_now(down)
-                out[:, i] = (ll_up - self.details(down)["cluster_loglik"]) / (2 * h)
+            def cluster_logliks(t):
+                self.adapt_now(t)
+                return self.details(t)["cluster_loglik"]
+
+            out = central_differences(cluster_logliks, theta, 1e-5).T
             self.adapt_now(theta)
             return out
         out = np.empty((self.n_clusters, len(theta)))
         for j in range(self.n_clusters):
-            chunk = self._chunk(self._order, self._starts, j, j + 1)
-            out[j] = self._call(self._value_grad, theta, chunk)[1]
+            out[j] = self._call(self._value_grad, theta, self.cluster_chunk(j, j + 1))[1]
         return out
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Hessian by central differences of the exact gradient (nodes held fixed)."""
         theta = np.asarray(theta, dtype=float)
-        k = len(theta)
-        hess = np.empty((k, k))
         step = 1e-3 if self.laplace else 1e-4  # Laplace gradients are themselves differences
-        for i in range(k):
-            h = step * max(1.0, abs(theta[i]))
-            up, down = theta.copy(), theta.copy()
-            up[i] += h
-            down[i] -= h
-            hess[i] = (self.loglik_grad(up)[1] - self.loglik_grad(down)[1]) / (2 * h)
+        hess = central_differences(lambda t: self.loglik_grad(t)[1], theta, step)
         return (hess + hess.T) / 2

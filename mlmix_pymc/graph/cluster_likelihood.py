@@ -26,12 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-from ..families import categorical_loglik_eta, contract, normal_loglik_eta
+from ..families import LOG_2PI, categorical_loglik_eta, contract, normal_loglik_eta
 from .likelihood import class_logits, measurement_loglik
 from .structure import GraphStructure
-
-LOG_2PI = float(np.log(2 * np.pi))
-
 
 @dataclass
 class ClusterInputs:
