@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -44,10 +45,13 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     theta, loglik = outcome.theta, outcome.loglik
 
     user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
+    probabilities = class_probabilities(compiled, theta)
     reordered = False
     if reorder and start_values is None and not user_constrained and reorderable(structure):
-        theta, reordered = _order_classes(model, compiled, theta, loglik)
-    loglik, posterior, prior, clusters = class_probabilities(compiled, theta)
+        theta, reordered = _order_classes(model, compiled, theta, loglik, probabilities)
+        if reordered:
+            probabilities = class_probabilities(compiled, theta)
+    loglik, posterior, class_prior, clusters = probabilities
     phi = layout.natural(theta)
     at_bound = _at_bound(layout, phi, theta)
 
@@ -61,12 +65,11 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
 
     result = MLResult(
         structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
-        se_method=se, posterior=posterior, prior=prior, index=model.data.index,
+        se_method=se, posterior=posterior, prior=class_prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
         model=model,
-        clusters=(ClusterInfo(model.data.cluster_labels, clusters.codes, clusters.integration, clusters.points,
-                              clusters.between_prior, clusters.between_posterior, clusters.adaptive_failed)
+        clusters=(dataclasses.replace(clusters, labels=model.data.cluster_labels)
                   if model.spec.cluster is not None else None),
     )
     if result.empty_classes:
@@ -114,10 +117,13 @@ def _start_warnings(outcome) -> list[str]:
     return msgs
 
 
-def _order_classes(model, compiled, theta, loglik):
-    """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes."""
+def _order_classes(model, compiled, theta, loglik, probabilities):
+    """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes.
+
+    ``probabilities`` is ``class_probabilities`` at ``theta``.
+    """
     structure = model.structure
-    _, _, prior, clusters = class_probabilities(compiled, theta)
+    _, _, prior, clusters = probabilities
     props = {cv.name: marginal_class_probs(structure, prior, cv.name).mean(axis=0) for cv in structure.class_vars}
     if structure.between is not None:
         props[structure.between.name] = clusters.between_prior.mean(axis=0)
@@ -135,6 +141,8 @@ def _order_classes(model, compiled, theta, loglik):
     tol = max(1e-2, 1e-5 * abs(loglik)) if integrated else 1e-6 * max(1.0, abs(loglik))
     if abs(new_ll - loglik) > tol:
         warnings.warn("class reordering changed the loglikelihood; classes left in estimation order", stacklevel=4)
+        if structure.is_two_level:
+            compiled.adapt(theta)  # the nodes back at the kept solution (standard errors use them)
         return theta, False
     return new_theta, True
 
