@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import DataError
+from .graph.params import lower_triangular
 
 
 def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFrame | None = None,
@@ -114,10 +115,7 @@ def _random_effects(structure, phi, u, group_of_cluster, x_cluster, rng) -> np.n
     groups = group_of_cluster if bm.n_groups > 1 else np.zeros(n_clusters, dtype=int)
     z = rng.standard_normal((n_clusters, bm.dim))
     out = np.zeros((n_clusters, bm.dim))
-    chols = []
-    for key in bm.covariance_keys:
-        tri = structure.layout.blocks[key].index
-        chols.append(np.where(tri >= 0, u[np.maximum(tri, 0)], 0.0))
+    chols = [lower_triangular(u, structure.layout.blocks[key].index) for key in bm.covariance_keys]
     for j in range(n_clusters):
         g = groups[j]
         xi = chols[g] @ z[j]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graph.params import symmetric_matrix
 from ..graph.structure import GraphStructure
 
 
@@ -101,9 +102,6 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
     if transform is not None:
         for key in structure.between_model.covariance_keys:
             tri = layout.blocks[key].index
-            low = tri >= 0
-            cov = np.zeros(tri.shape)
-            cov[low] = phi[tri[low]]
-            cov = np.tril(cov) + np.tril(cov, -1).T
-            out[tri[low]] = (transform @ cov @ transform.T)[low]
+            cov = symmetric_matrix(phi, tri)
+            out[tri[tri >= 0]] = (transform @ cov @ transform.T)[tri >= 0]
     return out

@@ -31,6 +31,17 @@ from ..errors import SpecificationError
 TRANSFORMS = ("identity", "log", "increment")
 
 
+def lower_triangular(values: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """The (..., dim, dim) matrix of a Cholesky group: ``values`` at ``tri`` (its lower triangle), 0 above."""
+    return np.where(tri >= 0, values[..., np.maximum(tri, 0)], 0.0)
+
+
+def symmetric_matrix(values: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """The symmetric (dim, dim) matrix whose lower triangle is ``values`` at ``tri`` (a covariance)."""
+    low = lower_triangular(values, tri)
+    return low + np.tril(low, -1).T
+
+
 @dataclass(frozen=True)
 class ParamInfo:
     """Description of one model parameter (one element of ``phi``)."""
@@ -248,7 +259,7 @@ class ParameterLayout:
         phi = u @ self.cumsum.T if self.has_increments else u.copy()
         for tri in self._chol:
             low = tri >= 0
-            chol = np.where(low, u[..., np.maximum(tri, 0)], 0.0)
+            chol = lower_triangular(u, tri)
             cov = chol @ np.swapaxes(chol, -1, -2)
             phi[..., tri[low]] = cov[..., low]
         return phi
@@ -261,11 +272,8 @@ class ParameterLayout:
             u[k] = phi[k] - phi[p]
         for tri in self._chol:
             low = tri >= 0
-            cov = np.zeros(tri.shape)
-            cov[low] = phi[tri[low]]
-            cov = np.tril(cov) + np.tril(cov, -1).T
             try:
-                chol = np.linalg.cholesky(cov)
+                chol = np.linalg.cholesky(symmetric_matrix(phi, tri))
             except np.linalg.LinAlgError:
                 raise SpecificationError("starting values of a random-effect covariance matrix are not positive "
                                          f"definite: {[self.infos[k].name for k in tri[low]]}") from None
@@ -287,7 +295,7 @@ class ParameterLayout:
         jac = self.cumsum @ d_u
         for tri in self._chol:  # d(L L^T)_ab / dL_cd = [a=c] L_bd + [b=c] L_ad
             dim = tri.shape[0]
-            chol = np.where(tri >= 0, u[np.maximum(tri, 0)], 0.0)
+            chol = lower_triangular(u, tri)
             for a in range(dim):
                 for b in range(a + 1):
                     row = np.zeros(self.n_free)
