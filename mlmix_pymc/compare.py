@@ -46,17 +46,15 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     ``idata`` comes from ``Model.sample`` (its ``phi`` is label-aligned to the ML classes).
     Also the log-likelihood at the ML optimum and at the posterior mean of ``theta``.
     """
-    import arviz as az
+    from .estimate.bayes import phi_diagnostics
 
     params = ml_result.parameters
     free = (params["status"] != "fixed").to_numpy()
     phi = idata.posterior["phi"]
     draws = phi.values.reshape(-1, phi.shape[-1])
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    free_phi = phi.isel(parameter=np.flatnonzero(free))  # fixed parameters have no spread to diagnose
     rhat, ess = np.full(len(free), np.nan), np.full(len(free), np.nan)
-    rhat[free] = az.rhat(free_phi.to_dataset(name="phi"))["phi"].values
-    ess[free] = az.ess(free_phi.to_dataset(name="phi"), method="bulk")["phi"].values
+    rhat[free], ess[free] = phi_diagnostics(idata, np.flatnonzero(free))
     table = pd.DataFrame({
         "parameter": params["name"], "ml_estimate": params["estimate"], "ml_se": params["se"],
         "posterior_mean": draws.mean(axis=0), "posterior_sd": draws.std(axis=0, ddof=1), "lower": lo, "upper": hi,

@@ -57,7 +57,7 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         else:
             compiled = model.compile()
             compiled.set_integration(integration, points)
-            chunk = compiled._chunk(compiled._order, compiled._starts, 0, compiled.n_clusters)
+            chunk = compiled.cluster_chunk(0, compiled.n_clusters)
             data = [pt.as_tensor_variable(a) for a in chunk.arrays]
             n_groups = len(structure.groups)
             dim = compiled.dim
@@ -153,10 +153,17 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
     return idata
 
 
-def _diagnostics(model, idata) -> list[str]:
-    """Warnings on divergences and on r_hat above 1.01 of free parameters (after alignment)."""
+def phi_diagnostics(idata, parameters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """r_hat and bulk ESS of the ``phi`` entries at positions ``parameters`` (free ones: fixed
+    parameters have no spread to diagnose)."""
     import arviz as az
 
+    chosen = idata.posterior["phi"].isel(parameter=parameters).to_dataset(name="phi")
+    return az.rhat(chosen)["phi"].values, az.ess(chosen, method="bulk")["phi"].values
+
+
+def _diagnostics(model, idata) -> list[str]:
+    """Warnings on divergences and on r_hat above 1.01 of free parameters (after alignment)."""
     out = []
     divergent = int(idata.sample_stats["diverging"].sum())
     if divergent:
@@ -164,7 +171,7 @@ def _diagnostics(model, idata) -> list[str]:
                    "random_effects='integrated'")
     free = np.flatnonzero(~model.structure.layout.fixed_mask)
     if idata.posterior.sizes["chain"] > 1 and idata.posterior.sizes["draw"] > 3:
-        rhat = az.rhat(idata.posterior["phi"].isel(parameter=free).to_dataset(name="phi"))["phi"].values
+        rhat = phi_diagnostics(idata, free)[0]
         bad = [model.parameter_names[free[i]] for i in np.flatnonzero(rhat > 1.01)]
         if bad:
             out.append(f"r_hat > 1.01 for {bad[:8]}{'...' if len(bad) > 8 else ''}: run longer chains")
