@@ -35,3 +35,28 @@ def simulate_two_level_lca(n_clusters, cluster_size, n_items, logit_variance, se
     df = pd.DataFrame(y, columns=[f"u{i + 1}" for i in range(n_items)])
     df["cluster"] = cl
     return df
+
+
+def add_threads_option(parser, help_text="BLAS/OpenMP threads for both libraries (default: library defaults)"):
+    """The ``--threads N`` option every benchmark has."""
+    parser.add_argument("--threads", type=int, default=None, help=help_text)
+
+
+def apply_threads(args, argv, script):
+    """Restart ``script`` with ``--threads`` applied (command-line runs only)."""
+    if args.threads is not None and argv is None:
+        restart_with_threads(args.threads, script)
+
+
+def machine_line():
+    """CPUs, load average and BLAS threads: the context every timing table is printed with."""
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: "
+            f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
+
+
+def integers_or_dash(table, columns):
+    """Show the listed columns of ``table`` as integers, '-' where missing (in place)."""
+    for col in columns:
+        if col in table:
+            table[col] = table[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))

@@ -81,7 +81,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import restart_with_threads, simulate_two_level_lca
+from _common import add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca
 
 CASES = ("lsat", "twolevel")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
@@ -307,11 +307,9 @@ def main(argv=None):
     p.add_argument("--no-explicit", action="store_true", help="skip ours with random_effects='explicit'")
     p.add_argument("--integration", default="gauss-hermite", help="ours, integrated: quadrature (default GH)")
     p.add_argument("--points", type=int, default=15, help="ours, integrated: points (default 15)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/OpenMP threads (default: library defaults)")
+    add_threads_option(p, "BLAS/OpenMP threads (default: library defaults)")
     args = p.parse_args(argv)
-    if args.threads is not None and argv is None:
-        restart_with_threads(args.threads, __file__)
+    apply_threads(args, argv, __file__)
     if args.quick:
         args.draws = args.tune = 300
 
@@ -322,9 +320,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     print(f"Bayesian LCA, NUTS efficiency: draws={args.draws}, tune={args.tune}, chains={args.chains}, "
           f"cores={args.cores}, target_accept=0.9, seed={args.seed}; PyMC {pm.__version__}")
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
+    print(machine_line())
     samplers = available_samplers(args.samplers)
     if "numpyro" in samplers:
         jax_warmup(args.chains)
@@ -373,9 +369,7 @@ def main(argv=None):
     fmt.update({c: "{:.0f}".format for c in ("min_ess",) if c in table})
     fmt.update({c: "{:.1f}".format for c in ("ess_per_s", "steps") if c in table})
     fmt.update({c: "{:.3f}".format for c in ("max_rhat",) if c in table})
-    for c in ("div", "relabelled"):
-        if c in table:
-            table[c] = table[c].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    integers_or_dash(table, ("div", "relabelled"))
     print()
     print(table.to_string(index=False, formatters=fmt, na_rep="-"))
     print()

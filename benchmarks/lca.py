@@ -50,7 +50,6 @@ From the repository root (after ``pip install -e .[bench]``)::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -58,7 +57,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import restart_with_threads
+from _common import add_threads_option, apply_threads, machine_line
 
 N_ROWS = 7326
 N_ITEMS = 17
@@ -157,11 +156,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1, help="estimation seed")
     p.add_argument("--n-eval", type=int, default=200, help="calls for the evaluate() timing")
     p.add_argument("--stepmix-only", action="store_true", help="skip mlmix_pymc")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/OpenMP threads for both libraries (default: library defaults)")
+    add_threads_option(p)
     args = p.parse_args(argv)
-    if args.threads is not None and argv is None:
-        restart_with_threads(args.threads, __file__)
+    apply_threads(args, argv, __file__)
     repeats = 1 if args.quick else max(1, args.repeats)
 
     df, _, _ = simulate_lca()
@@ -170,9 +167,7 @@ def main(argv=None):
         f"Binary LCA: n={X.shape[0]}, items={X.shape[1]}, true K={len(CLASS_PROPS)}, "
         f"starts={args.starts} (mlmix final={args.final}), repeats={repeats} (median)"
     )
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: {threads}")
+    print(machine_line())
 
     run_mlmix = not args.stepmix_only
     if run_mlmix:

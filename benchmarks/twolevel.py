@@ -80,7 +80,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import restart_with_threads, simulate_two_level_lca
+from _common import add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10
@@ -305,11 +305,9 @@ def main(argv=None):
     p.add_argument("--final", type=int, default=5, help="LCA final-stage starts")
     p.add_argument("--seed", type=int, default=1, help="estimation seed")
     p.add_argument("--no-lme4", action="store_true", help="skip the lme4 peer")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/OpenMP threads for both libraries (default: library defaults)")
+    add_threads_option(p)
     args = p.parse_args(argv)
-    if args.threads is not None and argv is None:
-        restart_with_threads(args.threads, __file__)
+    apply_threads(args, argv, __file__)
     repeats = 1 if args.quick else max(1, args.repeats)
     if args.quick:
         args.eval_seconds = min(args.eval_seconds, 0.3)
@@ -317,9 +315,7 @@ def main(argv=None):
     print(f"Two-level models: {N_CLUSTERS} clusters x {CLUSTER_SIZE} persons; fits: median of {repeats} "
           f"(one run when > {args.slow:g} s), excluding PyTensor compilation; LCA starts=({args.starts}, "
           f"{args.final}), seed={args.seed}")
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"CPUs: {os.cpu_count()}, load average: {load}, BLAS threads: {threads}")
+    print(machine_line())
     peer = None if args.no_lme4 else lme4_version()
     if args.no_lme4:
         print("lme4 not available (--no-lme4)")
@@ -356,9 +352,7 @@ def main(argv=None):
     fmt.update({c: "{:.1f}".format for c in ("evals_per_s", "lme4_evals_per_s") if c in table})
     if "d_loglik" in table:
         fmt["d_loglik"] = "{:+.4f}".format
-    for col in ("nodes", "lme4_nAGQ"):
-        if col in table:
-            table[col] = table[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    integers_or_dash(table, ("nodes", "lme4_nAGQ"))
     print()
     print(table.to_string(index=False, formatters=fmt, na_rep="-"))
     print()
