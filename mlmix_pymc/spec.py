@@ -430,11 +430,15 @@ class ModelSpec:
 
     @classmethod
     def from_yaml(cls, text: str) -> "ModelSpec":
-        """Spec from YAML text, read with ``yaml.safe_load`` (no arbitrary objects)."""
+        """Spec from YAML text, read with a safe loader (no arbitrary objects).
+
+        Booleans are only ``true``/``false`` (YAML 1.2): YAML 1.1 would read the key ``on``
+        of a random effect, and values such as ``no`` or ``y``, as booleans.
+        """
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_yaml_loader())
         except yaml.YAMLError as err:
             raise SpecificationError(f"spec is not valid YAML: {err}") from None
         return cls.from_dict(data)
@@ -449,6 +453,24 @@ class ModelSpec:
         if path.suffix.lower() == ".json":
             return cls.from_json(text)
         return cls.from_yaml(text)
+
+
+def _yaml_loader():
+    """``yaml.SafeLoader`` with YAML 1.2 booleans (true/false only)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return Loader
 
 
 def _no_duplicates(names: Sequence[str], what: str) -> None:

@@ -105,3 +105,14 @@ def test_random_slope_needs_the_items_covariate():
         _two_level_spec(random_effects=(RandomEffect("s", "slope", ("y",), covariate="z"),))
     with pytest.raises(mm.SpecificationError, match="names unknown indicator 'q'"):
         _two_level_spec(random_effects=(RandomEffect("s", "intercept", ("q",)),))
+
+
+def test_yaml_key_on_is_not_a_boolean():
+    """YAML 1.1 reads `on` as True; the spec reader keeps it the key of a between regression."""
+    text = ("cluster: school\nclass_variables: [{name: c, n_classes: 2}]\n"
+            "indicators: [{name: y, family: normal, covariates: [x]}]\n"
+            "random_effects:\n  - {name: u, target: intercept, indicators: [y], on: [w]}\n"
+            "random_by_class: false\n")
+    spec = ModelSpec.from_yaml(text)
+    assert spec.random_effects[0].on == ("w",) and spec.random_by_class is False
+    assert ModelSpec.from_yaml(spec.to_yaml()) == spec
