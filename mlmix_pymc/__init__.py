@@ -16,18 +16,18 @@ configure_blas()
 from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
-from .models import from_spec, lca, lta, regression_mixture
+from .models import fma, from_spec, irt, lca, lta, regression_mixture
 from .compare import Comparison, compare
 from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
-from .spec import ClassVariable, Constraints, Indicator, ModelSpec, RandomEffect
+from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
-    "ModelSpec", "RandomEffect", "SpecificationError", "datasets", "from_spec", "lca", "lta",
+    "ModelSpec", "RandomEffect", "Factor", "fma", "irt", "SpecificationError", "datasets", "from_spec", "lca", "lta",
     "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "compare", "Comparison",
     "add_posterior_predictive", "posterior_class_probabilities", "__version__",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .families import family_of
 from .spec import ModelSpec
 
 
@@ -64,7 +65,7 @@ class ModelData:
         return {
             name: {lab: code for code, lab in enumerate(ind.categories)}
             for name, ind in self.indicators.items()
-            if ind.family != "normal"
+            if family_of(ind.family).data_kind == "categorical"
         }
 
 
@@ -115,9 +116,12 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
 
     indicators = {}
     for ind in spec.indicators:
-        if ind.family == "normal":
+        kind = family_of(ind.family).data_kind
+        if kind == "continuous":
             values = _numeric_column(df, ind.name, "continuous indicator")
             indicators[ind.name] = IndicatorData(ind.name, ind.family, values)
+        elif kind == "count":
+            indicators[ind.name] = IndicatorData(ind.name, ind.family, _count_column(df, ind.name))
         else:
             values, cats = _categorical_column(df[ind.name], ind.name, ind.family)
             indicators[ind.name] = IndicatorData(ind.name, ind.family, values, cats)
@@ -137,13 +141,13 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
     indicators = {k: IndicatorData(v.name, v.family, v.values[keep], v.categories) for k, v in indicators.items()}
     for ind in spec.indicators:
         iv = indicators[ind.name]
-        if ind.family != "normal" and iv.n_categories < 2:
+        if family_of(ind.family).data_kind == "categorical" and iv.n_categories < 2:
             raise DataError(
                 f"indicator {ind.name!r} has only one observed category {list(iv.categories)}; "
                 "it carries no information for a mixture model"
             )
-        if ind.family == "normal" and np.nanvar(iv.values) == 0:
-            raise DataError(f"continuous indicator {ind.name!r} has zero variance")
+        if family_of(ind.family).data_kind != "categorical" and np.nanvar(iv.values) == 0:
+            raise DataError(f"{ind.family} indicator {ind.name!r} has zero variance (a single value)")
     if spec.cluster is not None:
         codes, uniques = pd.factorize(df[spec.cluster][keep], sort=True)
         cluster_codes, cluster_labels = codes.astype(np.int64), tuple(uniques)
@@ -200,6 +204,17 @@ def _numeric_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
     return values
 
 
+def _count_column(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A count indicator: non-negative integers (NaN for missing)."""
+    values = _numeric_column(df, col, "count indicator")
+    bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"count indicator {col!r} has value {values[first]!r} (row {df.index[first]!r}), which is "
+                        f"not a non-negative integer; {int(bad.sum())} such value(s)")
+    return values
+
+
 def _categorical_column(s: pd.Series, col: str, family: str) -> tuple[np.ndarray, tuple]:
     """Recode a categorical column to float codes 0..C-1 (NaN for missing)."""
     observed = s.dropna()
@@ -216,8 +231,8 @@ def _categorical_column(s: pd.Series, col: str, family: str) -> tuple[np.ndarray
             f"binary indicator {col!r} has {len(cats)} distinct values {cats[:10]}; "
             "a binary item must have exactly two (declare it family='ordinal' for ordered categories)"
         )
-    if family == "ordinal" and len(cats) > 50:
-        raise DataError(f"ordinal indicator {col!r} has {len(cats)} distinct values; is it continuous?")
+    if family in ("ordinal", "nominal") and len(cats) > 50:
+        raise DataError(f"{family} indicator {col!r} has {len(cats)} distinct values; is it continuous?")
     code = {c: float(i) for i, c in enumerate(cats)}
     values = s.map(code).to_numpy(dtype=float, na_value=np.nan)
     return values, tuple(cats)

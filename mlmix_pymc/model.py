@@ -38,21 +38,50 @@ class Model:
                 f"only {self.data.n_obs} usable rows for {n_free} free parameters; "
                 "use fewer classes or items, or more data"
             )
-        self._compiled = None
+        self._compiled: dict = {}  # unit rule key -> compiled objective
+        self._current = None  # key of the objective compiled or used last
 
     # ------------------------------------------------------------ graph
-    def compile(self):
-        """Build and compile the likelihood graph once (cached); returns the compiled functions."""
-        if self._compiled is None:
+    def unit_rule_key(self, integration: str | None = None, points: int | None = None,
+                      factor_points: int | None = None) -> tuple | None:
+        """(method, points) of the fixed rule for within-level factors (None without factors).
+
+        ``factor_points`` sets the points per dimension; in a single-level model ``points``
+        does too (its only integral). ``None`` takes the defaults of ``integration.py``.
+        """
+        if self.structure.unit_dim == 0:
+            return None
+        from .integration import UNIT_METHODS
+
+        method = integration if integration in UNIT_METHODS else "gauss-hermite"
+        if factor_points is None and not self.structure.is_two_level:
+            factor_points = points
+        return method, factor_points
+
+    def compile(self, integration: str | None = None, points: int | None = None, factor_points: int | None = None):
+        """The compiled objective (log-likelihood, gradient, Hessian, scores), built once per
+        integration rule of the within-level factors and cached; without arguments the one
+        used last. Two-level objectives are set to ``integration`` / ``points`` (default 15)."""
+        if integration is None and points is None and factor_points is None and self._current is not None:
+            return self._compiled[self._current]
+        key = self.unit_rule_key(integration, points, factor_points)
+        if key not in self._compiled:
+            from .integration import unit_rule
+
+            rule = None if key is None else unit_rule(self.structure.unit_dim, *key)
             if self.structure.is_two_level:
                 from .estimate.integrated import CompiledClusterLikelihood
 
-                self._compiled = CompiledClusterLikelihood.for_structure(self.structure)
+                self._compiled[key] = CompiledClusterLikelihood.for_structure(self.structure, rule)
             else:
                 from .estimate.compiled import CompiledLikelihood
 
-                self._compiled = CompiledLikelihood(self.structure)
-        return self._compiled
+                self._compiled[key] = CompiledLikelihood(self.structure, rule)
+        self._current = key
+        compiled = self._compiled[key]
+        if self.structure.is_two_level and integration is not None:
+            compiled.set_integration(integration, 15 if points is None else points)
+        return compiled
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient at the free-parameter vector ``theta``."""
@@ -61,16 +90,17 @@ class Model:
             raise SpecificationError(f"theta must have shape ({self.n_free},), got {theta.shape}")
         return self.compile().loglik_grad(theta)
 
-    def loglik(self, values, integration: str = "gauss-hermite", points: int = 15) -> float:
+    def loglik(self, values, integration: str = "gauss-hermite", points: int | None = None,
+               factor_points: int | None = None) -> float:
         """Log-likelihood at parameter ``values`` (dict name -> natural value, or ``theta``).
 
-        Two-level models integrate with ``integration`` / ``points`` (adaptive methods adapt
-        their nodes to ``values`` first); single-level models ignore both.
+        Cluster random effects are integrated with ``integration`` / ``points`` (adaptive
+        methods adapt their nodes to ``values`` first); within-level factors with the fixed
+        rule of ``unit_rule_key``. Single-level models without factors ignore both.
         """
         theta = self.theta_from_values(values)
-        compiled = self.compile()
+        compiled = self.compile(integration, points, factor_points)
         if self.structure.is_two_level:
-            compiled.set_integration(integration, points)
             compiled.adapt(theta)
         return compiled.loglik(theta)
 
@@ -116,7 +146,8 @@ class Model:
     # ------------------------------------------------------------ estimation
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
-            integration: str = "gauss-hermite", points: int = 15, priors=None):
+            integration: str = "gauss-hermite", points: int | None = None, factor_points: int | None = None,
+            priors=None):
         """Estimate the model.
 
         Parameters
@@ -141,7 +172,12 @@ class Model:
             Gauss-Hermite; falls back to non-adaptive with a warning if it fails),
             ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5 or more
             dimensions) or ``"laplace"``; see ``estimate/integrated.py``.
-        points : integration points per dimension (``qmc``: points in total).
+        points : integration points per dimension (``qmc``: points in total); default 15 for
+            cluster random effects; in a single-level model with within-level factors, the
+            factors' points (default 41 / 21 / 11 per dimension for 1 / 2 / 3 factors).
+        factor_points : points per dimension of the within-level factors' fixed rule (two-level
+            models with factors; ``integration`` ``"adaptive"`` / ``"laplace"`` use
+            Gauss-Hermite for them).
         """
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
@@ -157,7 +193,8 @@ class Model:
             raise SpecificationError("priors= applies to method='map' or 'laplace', not to maximum likelihood")
         return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
                       st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
-                      integration=integration, points=points, prior=prior, method=method)
+                      integration=integration, points=points, factor_points=factor_points, prior=prior,
+                      method=method)
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import SpecificationError
 from .model import Model
-from .spec import ClassVariable, Constraints, Indicator, ModelSpec, RandomEffect
+from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 
 def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Sequence[str] | None = None,
@@ -144,3 +144,102 @@ def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: i
     inds = tuple(Indicator(it, family, link, names[t]) for t, items in enumerate(items_by_time) for it in items)
     cons = Constraints(same_measurement=(tuple(names),) if time_invariant else ())
     return Model(ModelSpec(cvs, inds, cons, cluster=cluster), data)
+
+
+LOADINGS = ("class-invariant", "class-specific")
+IRT_MODELS = ("rasch", "1pl", "2pl", "grm")
+
+
+def _factors_for(items: list[str], n_factors: int, loadings: str, variance: str) -> tuple[Factor, ...]:
+    """Factors f (one) or f1..fm in echelon form: factor a loads on items[a:] (rotation fixed, m <= 3)."""
+    if isinstance(n_factors, bool) or not isinstance(n_factors, int) or not 1 <= n_factors <= 3:
+        raise SpecificationError(f"n_factors must be 1, 2 or 3, got {n_factors!r}")
+    if len(items) <= n_factors:
+        raise SpecificationError(f"{n_factors} factor(s) need more than {n_factors} items, got {len(items)}")
+    names = ["f"] if n_factors == 1 else [f"f{a + 1}" for a in range(n_factors)]
+    return tuple(Factor(name, tuple(items[a:]), loadings, variance) for a, name in enumerate(names))
+
+
+def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int = 1,
+        loadings: str = "class-invariant", link: str = "logit", family: str | Mapping[str, str] = "binary",
+        covariates: Sequence[str] | None = None, factor_variance: str = "fixed", class_name: str = "c",
+        cluster: str | None = None, cluster_intercept: bool = False, fixed: Mapping[str, float] | None = None,
+        equal: Sequence[Sequence[str]] | None = None) -> Model:
+    """Factor mixture analysis / mixture IRT (paper eq 36-37; section 8): LCA with a factor inside classes.
+
+    P(y_p = 1 | C = c, f) = F(lambda_pc f - tau_pc) for binary items (ordinal: P(y <= m) =
+    F(tau_m - lambda f); normal: mean + lambda f), f ~ N(0, 1) per person, integrated inside
+    the sum over classes.
+
+    Parameters
+    ----------
+    items : indicator columns; ``family`` as in ``lca`` (binary, ordinal, normal, poisson).
+    n_classes : number of latent classes (1: a factor / IRT model, see ``irt``).
+    n_factors : 1-3 factors; with more than one, factor a loads on items a, a+1, ... (echelon
+        form fixes the rotation); factors are independent N(0, 1).
+    loadings : ``"class-invariant"`` (``f BY item``, the restricted FMA of section 8) or
+        ``"class-specific"`` (``f BY item|c#k``, eq 36).
+    factor_variance : ``"fixed"`` (1 in every class) or ``"class-specific"`` (``var(f)|c#k``,
+        class 1 fixed at 1; class-invariant loadings only).
+    covariates : predictors of class membership (eq 4 / 37).
+    cluster, cluster_intercept : a cluster random intercept ``u`` (``var(u)``) entering every
+        item with loading 1 (a two-level IRT: a school effect on ability), integrated over
+        clusters outside the persons' factor integrals.
+    fixed, equal : constraints by parameter name (``model.parameter_names``).
+
+    Integration: ``fit(points=...)`` sets the factor's Gauss-Hermite points per dimension
+    (defaults 41 / 21 / 11 for 1 / 2 / 3 factors; ``factor_points=`` in two-level models).
+    """
+    if isinstance(items, str):
+        raise SpecificationError(f"items must be a list of column names, got the string {items!r}")
+    items = list(items)
+    if loadings not in LOADINGS:
+        raise SpecificationError(f"loadings must be one of {LOADINGS}, got {loadings!r}")
+    families = dict(family) if isinstance(family, Mapping) else {it: family for it in items}
+    effects = ()
+    if cluster_intercept:
+        if cluster is None:
+            raise SpecificationError("cluster_intercept=True needs cluster=")
+        effects = (RandomEffect("u", "intercept", tuple(items)),)
+    spec = ModelSpec(
+        class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ())),),
+        indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name) for it in items),
+        constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
+        cluster=cluster, random_effects=effects,
+        factors=_factors_for(items, n_factors, loadings, factor_variance),
+    )
+    return Model(spec, data)
+
+
+def irt(data: pd.DataFrame, items: Sequence[str], model: str = "2pl", link: str = "logit",
+        cluster: str | None = None, cluster_intercept: bool = False) -> Model:
+    """Item response models as the 1-class factor mixture (eq 36 with K = 1; eq 49-50).
+
+    ``model``: ``"rasch"`` (loadings fixed at 1, free ability variance ``var(f)``), ``"1pl"``
+    (one common loading, f ~ N(0, 1): the Rasch model rescaled), ``"2pl"`` (a loading per
+    item) or ``"grm"`` (Samejima's graded response model for ordinal items). Binary items
+    follow P(y = 1 | f) = F(lambda f - tau) = F(a (f - b)) with a = lambda, b = tau / lambda;
+    ``result.irt_parameters()`` reports both parameterizations.
+    """
+    if model not in IRT_MODELS:
+        raise SpecificationError(f"model must be one of {IRT_MODELS}, got {model!r}")
+    items = list(items) if not isinstance(items, str) else items
+    if isinstance(items, str):
+        raise SpecificationError(f"items must be a list of column names, got the string {items!r}")
+    family = "ordinal" if model == "grm" else "binary"
+    equal = ()
+    if model == "1pl":
+        equal = ([f"f BY {it}" for it in items],)
+    if model == "rasch":
+        factors = (Factor("f", tuple(items), "fixed", "free"),)
+    else:
+        factors = _factors_for(items, 1, "class-invariant", "fixed")
+    effects = (RandomEffect("u", "intercept", tuple(items)),) if cluster_intercept else ()
+    if cluster_intercept and cluster is None:
+        raise SpecificationError("cluster_intercept=True needs cluster=")
+    spec = ModelSpec(
+        class_variables=(ClassVariable("c", 1),),
+        indicators=tuple(Indicator(it, family, link, "c") for it in items),
+        constraints=Constraints(equal=equal), cluster=cluster, random_effects=effects, factors=factors,
+    )
+    return Model(spec, data)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from .errors import SpecificationError
 from .graph.likelihood import joint_class_labels, marginal_class_probs
@@ -145,16 +145,18 @@ class MLResult:
         })
 
     def item_probabilities(self) -> pd.DataFrame:
-        """P(y = category | class) for every categorical item (probability scale)."""
+        """P(y = category | class) for every categorical (binary, ordinal, nominal) item.
+
+        Items loading on a within-level factor are given at factor value 0 (eq 36 for a
+        person at the factor mean).
+        """
         layout = self.structure.layout
         rows = []
         for g in self.structure.groups:
-            if g.family != "categorical":
+            params = {role: self.phi[layout.blocks[key].index] for role, key in g.params.items()}
+            probs = g.family.probabilities(params, g.link)  # (K, P, M) or None
+            if probs is None:
                 continue
-            tau = self.phi[layout.blocks[g.keys[0]].index]  # (K, P, M-1)
-            cdf = special.expit(tau) if g.link == "logit" else stats.norm.cdf(tau)
-            cum = np.concatenate([np.zeros(tau.shape[:-1] + (1,)), cdf, np.ones(tau.shape[:-1] + (1,))], axis=-1)
-            probs = np.diff(cum, axis=-1)
             for k in range(probs.shape[0]):
                 for p, item in enumerate(g.items):
                     labels = list(self.category_maps.get(item, {}).keys()) or list(range(g.n_categories))
@@ -162,6 +164,19 @@ class MLResult:
                         rows.append({"item": item, "category": labels[m], "class_var": g.class_var,
                                      "class": k + 1, "probability": probs[k, p, m]})
         return pd.DataFrame(rows)
+
+    def irt_parameters(self) -> pd.DataFrame:
+        """IRT parameterization of items loading on a factor: a = lambda, b = tau / lambda (eq 49-50),
+        with delta-method SEs, per class (``factor_results.py``)."""
+        from .factor_results import irt_parameters
+
+        return irt_parameters(self)
+
+    def factor_scores(self) -> pd.DataFrame:
+        """EAP scores and posterior SDs of the within-level factors per input row (classes summed out)."""
+        from .factor_results import factor_scores
+
+        return factor_scores(self)
 
     def class_proportions(self) -> pd.DataFrame:
         """Class proportions: model-estimated, from posterior probabilities, and by most likely class."""

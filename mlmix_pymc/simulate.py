@@ -3,10 +3,10 @@
 The generating process follows the paper's two-level form top-down, per cluster j:
 D_j from eq 17 / 26; random effects b_j = B b_j + Gamma x_j + L z (eq 5, 18, 25); per row
 the within classes from eq 4 / 9 / 24 (with random class-logit intercepts, eq 10); then
-each indicator given its class: ordered categories from P(y <= m) = F(tau_m - eta)
-(eq 1) or normal with mean + eta. ``eta`` holds the item's covariate slopes and random
-effects. Covariates and cluster ids come from a *design* DataFrame; only indicators are
-drawn.
+each indicator given its class by its family (``families/``: ordered categories from
+P(y <= m) = F(tau_m - eta), eq 1; normal with mean + eta; counts; nominal). ``eta`` holds
+the item's covariate slopes, random effects and factor loadings times factors (eq 36).
+Covariates and cluster ids come from a *design* DataFrame; only indicators are drawn.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from .errors import DataError
 from .graph.params import lower_triangular
@@ -27,7 +27,8 @@ def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFra
 
     ``values`` are parameter values by name (natural scale; missing ones take the default
     start) or a ``theta`` vector. The result also holds the drawn classes (columns
-    ``_class_<name>``, 1-based) and random effects (``_re_<name>``) for checking.
+    ``_class_<name>``, 1-based), random effects (``_re_<name>``) and within-level factors
+    (``_factor_<name>``) for checking.
     """
     rng = np.random.default_rng(seed)
     spec, structure = model.spec, model.structure
@@ -63,25 +64,35 @@ def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFra
                     logits[:, eff.cls] += b[:, r]
         classes[cv.name] = _draw(rng, special.softmax(logits, axis=1))
 
+    factors = _factor_values(structure, phi, classes, n, rng)  # class variable -> (n, m)
     for g in structure.groups:
         cls = classes[g.class_var]
         for p, item in enumerate(g.items):
             eta = _item_eta(structure, phi, g, item, x, b, cls)
-            if g.family == "categorical":
-                tau = phi[layout.blocks[g.keys[0]].index][:, p, :][cls]  # (n, M-1)
-                cdf = stats.logistic.cdf if g.link == "logit" else stats.norm.cdf
-                below = cdf(tau - eta[:, None])  # P(y <= m)
-                frame[item] = (rng.uniform(size=(n, 1)) > below).sum(axis=1)
-            else:
-                mean = phi[layout.blocks[g.keys[0]].index][:, p][cls]
-                sd = np.sqrt(phi[layout.blocks[g.keys[1]].index][:, p][cls])
-                frame[item] = mean + eta + sd * rng.standard_normal(n)
+            if g.has_factors:  # eq 36: lambda_cp . eta_i
+                lam = np.where(g.loadings[:, p] >= 0, phi[np.maximum(g.loadings[:, p], 0)], 0.0)  # (K|1, m)
+                eta = eta + np.einsum("nm,nm->n", lam[np.minimum(cls, len(lam) - 1)], factors[g.class_var])
+            params = {role: phi[layout.blocks[key].index][:, p][cls] for role, key in g.params.items()}
+            frame[item] = g.family.simulate(rng, params, eta, g.link)
     for name, drawn in classes.items():
         frame[f"_class_{name}"] = drawn + 1
+    for name, values in factors.items():
+        for a, fac in enumerate(structure.unit_latent(name).factors):
+            frame[f"_factor_{fac}"] = values[:, a]
     if structure.between_model is not None:
         for r, eff in enumerate(structure.between_model.effects):
             frame[f"_re_{eff.name}"] = b[:, r]
     return frame
+
+
+def _factor_values(structure, phi, classes, n, rng) -> dict:
+    """eta_i = sqrt(psi_c) z_i per class variable with within-level factors, (n, m)."""
+    out = {}
+    for latent in structure.unit_latents:
+        cls = classes[latent.class_var]
+        psi = phi[latent.variances]  # (K|1, m)
+        out[latent.class_var] = np.sqrt(psi[np.minimum(cls, len(psi) - 1)]) * rng.standard_normal((n, latent.dim))
+    return out
 
 
 def _covariates(frame: pd.DataFrame, names) -> np.ndarray:

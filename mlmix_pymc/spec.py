@@ -12,6 +12,8 @@ The specification is shaped after the general two-level form of the paper
 * constraints (``Constraints``): fixed values, equalities, measurement shared by several
   class variables (time-invariant measurement in an LTA).
 
+* within-level factors (``Factor``): continuous latent variables per person (eq 2-3, 36),
+  loadings class-invariant, class-specific or fixed, integrated inside the sum over classes;
 * cluster random effects (``RandomEffect``): random intercepts and slopes of indicator
   regressions (eq 2, 19), regressed on earlier random effects and cluster covariates
   (eq 5, 18, 25); random class-logit intercepts come from ``ClassVariable.random_intercept``.
@@ -28,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import SpecificationError
 
-FAMILIES = ("binary", "ordinal", "normal")
+FAMILIES = ("binary", "ordinal", "normal", "poisson", "nominal")  # families/__init__.py REGISTRY
 LINKS = ("logit", "probit")
 LEVELS = ("within", "between")
 VARIANCES = ("class-specific", "class-equal")
@@ -84,8 +86,9 @@ class Indicator:
     Parameters
     ----------
     name : the data column.
-    family : ``"binary"``, ``"ordinal"`` (ordered categorical with thresholds, eq 1) or
-        ``"normal"`` (continuous).
+    family : ``"binary"``, ``"ordinal"`` (ordered categorical with thresholds, eq 1),
+        ``"normal"`` (continuous), ``"poisson"`` (counts, log link) or ``"nominal"``
+        (unordered categories, multinomial logit; Mplus NOMINAL).
     link : ``"logit"`` or ``"probit"`` (categorical families only).
     class_variable : name of the class variable that this item measures.
     variance : ``"class-specific"`` or ``"class-equal"`` residual variance (normal only).
@@ -163,6 +166,54 @@ class RandomEffect:
                                      f"got {self.loadings!r}")
 
 
+FACTOR_LOADINGS = ("class-invariant", "class-specific", "fixed")
+FACTOR_VARIANCES = ("fixed", "free", "class-specific")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A within-level factor eta_ij: one value per person, integrated numerically (eq 2-3, 36-41).
+
+    Parameters
+    ----------
+    name : identifier used in parameter names, e.g. ``"f"`` gives ``f BY item1``.
+    indicators : items the factor enters (all measure one class variable); an item's linear
+        predictor gains ``lambda * eta`` (binary: P(y = 1 | c, eta) = F(lambda eta - tau)).
+    loadings : ``"class-invariant"`` (one loading per item, ``f BY item``; the factor mixture
+        of section 8), ``"class-specific"`` (``f BY item|c#k``, eq 36) or ``"fixed"`` (all 1:
+        the Rasch model, usually with ``variance="free"``).
+    variance : ``"fixed"`` (eta ~ N(0, 1) in every class, eq 36), ``"free"`` (one variance,
+        ``var(f)``) or ``"class-specific"`` (``var(f)|c#k`` with class 1 fixed at 1; needs
+        loadings that are not class-specific).
+    """
+
+    name: str
+    indicators: tuple[str, ...] = ()
+    loadings: str = "class-invariant"
+    variance: str = "fixed"
+
+    def __post_init__(self):
+        object.__setattr__(self, "indicators", tuple(self.indicators))
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise SpecificationError(f"factor name {self.name!r} must be an identifier such as 'f'")
+        if not self.indicators:
+            raise SpecificationError(f"factor {self.name!r} needs at least one indicator")
+        if len(set(self.indicators)) != len(self.indicators):
+            raise SpecificationError(f"factor {self.name!r} lists an indicator twice: {list(self.indicators)}")
+        if self.loadings not in FACTOR_LOADINGS:
+            raise SpecificationError(f"loadings of factor {self.name!r} must be one of {FACTOR_LOADINGS}, "
+                                     f"got {self.loadings!r}")
+        if self.variance not in FACTOR_VARIANCES:
+            raise SpecificationError(f"variance of factor {self.name!r} must be one of {FACTOR_VARIANCES}, "
+                                     f"got {self.variance!r}")
+        if self.variance == "class-specific" and self.loadings == "class-specific":
+            raise SpecificationError(f"factor {self.name!r}: class-specific variances are not identified with "
+                                     "class-specific loadings (each class's loadings absorb its scale)")
+        if self.variance == "free" and self.loadings in ("class-invariant", "class-specific"):
+            raise SpecificationError(f"factor {self.name!r}: a free variance with free loadings is not identified; "
+                                     "use variance='fixed', or loadings='fixed' (Rasch)")
+
+
 @dataclass(frozen=True)
 class Constraints:
     """Parameter constraints, by parameter name (see ``Model.parameter_names``).
@@ -209,8 +260,10 @@ class ModelSpec:
     random_effects: tuple[RandomEffect, ...] = ()
     random_covariance: str = "full"
     random_by_class: bool = False
+    factors: tuple[Factor, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "factors", tuple(self.factors))
         object.__setattr__(self, "class_variables", tuple(self.class_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
         object.__setattr__(self, "random_effects", tuple(self.random_effects))
@@ -258,6 +311,50 @@ class ModelSpec:
                     f"same_measurement group {list(group)} needs equal n_classes and equal numbers of indicators"
                 )
         self._check_two_level(by_name)
+        self._check_factors(by_name)
+
+    def _check_factors(self, by_name) -> None:
+        """Within-level factors: known indicators of one class variable, families with a linear predictor."""
+        from .families import family_of
+
+        items = {ind.name: ind for ind in self.indicators}
+        entering = {it for eff in self.random_effects for it in eff.indicators}
+        for ind in self.indicators:
+            if (ind.covariates or ind.name in entering) and not family_of(ind.family).takes_linear_predictor:
+                raise SpecificationError(f"indicator {ind.name!r} of family {ind.family!r} cannot take covariates or "
+                                         "random effects (it has no single linear predictor)")
+        taken = {cv.name for cv in self.class_variables} | set(items) | {e.name for e in self.random_effects}
+        for fac in self.factors:
+            if fac.name in taken:
+                raise SpecificationError(f"factor name {fac.name!r} is already used")
+            taken.add(fac.name)
+            for it in fac.indicators:
+                if it not in items:
+                    raise SpecificationError(f"factor {fac.name!r} names unknown indicator {it!r}")
+                if not family_of(items[it].family).takes_linear_predictor:
+                    raise SpecificationError(f"factor {fac.name!r}: indicator {it!r} of family "
+                                             f"{items[it].family!r} cannot load on a factor")
+            owners = {items[it].class_variable for it in fac.indicators}
+            if len(owners) > 1:
+                raise SpecificationError(f"factor {fac.name!r} has indicators of several class variables "
+                                         f"{sorted(owners)}; a factor's items must measure one class variable")
+            owner = by_name[owners.pop()]
+            if owner.level != "within":
+                raise SpecificationError(f"factor {fac.name!r} measures between-level class variable "
+                                         f"{owner.name!r}; use a random effect with free loadings for a "
+                                         "between-level factor")
+        for cv in self.class_variables:
+            mine = [f for f in self.factors if self.factor_class_variable(f.name) == cv.name]
+            if len(mine) > 3:
+                raise SpecificationError(f"class variable {cv.name!r} has {len(mine)} factors; at most 3 are "
+                                         "integrated jointly per class variable")
+
+    def factor_class_variable(self, factor: str) -> str:
+        """The class variable measured by the indicators of ``factor``."""
+        for fac in self.factors:
+            if fac.name == factor:
+                return next(ind.class_variable for ind in self.indicators if ind.name == fac.indicators[0])
+        raise SpecificationError(f"unknown factor {factor!r}")
 
     def _check_two_level(self, by_name) -> None:
         """Rules of the two-level parts (sections 2, 5, 6; Table 4)."""
@@ -369,6 +466,8 @@ class ModelSpec:
             out["random_covariance"] = self.random_covariance
         if self.random_by_class:
             out["random_by_class"] = True
+        if self.factors:
+            out["factors"] = [_clean(asdict(f)) for f in self.factors]
         if self.analysis:
             out["analysis"] = _clean(dict(self.analysis))
         return out
@@ -379,7 +478,7 @@ class ModelSpec:
         if not isinstance(d, Mapping):
             raise SpecificationError(f"a model spec must be a mapping, got {type(d).__name__}")
         allowed = {"class_variables", "indicators", "constraints", "cluster", "data", "analysis",
-                   "random_effects", "random_covariance", "random_by_class"}
+                   "random_effects", "random_covariance", "random_by_class", "factors"}
         _no_unknown_keys(d, allowed, "model spec")
         try:
             cvs = tuple(_build(ClassVariable, c, "class_variables entry") for c in d.get("class_variables", ()))
@@ -392,6 +491,7 @@ class ModelSpec:
                 item.setdefault("class_variable", default_cv)
                 inds.append(_build(Indicator, item, "indicators entry"))
             res = tuple(_build(RandomEffect, r, "random_effects entry") for r in d.get("random_effects") or ())
+            facs = tuple(_build(Factor, f, "factors entry") for f in d.get("factors") or ())
             cons = d.get("constraints") or {}
             _no_unknown_keys(cons, {"fixed", "equal", "same_measurement"}, "constraints")
             constraints = Constraints(
@@ -411,6 +511,7 @@ class ModelSpec:
             random_effects=res,
             random_covariance=d.get("random_covariance", "full"),
             random_by_class=bool(d.get("random_by_class", False)),
+            factors=facs,
         )
 
     def to_json(self, **kwargs) -> str:

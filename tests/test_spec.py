@@ -52,8 +52,8 @@ def test_duplicate_class_variable_names():
 
 
 def test_bad_family_and_link_are_named():
-    with pytest.raises(mm.SpecificationError, match="family of indicator 'u1'.*'poisson'"):
-        Indicator("u1", family="poisson")
+    with pytest.raises(mm.SpecificationError, match="family of indicator 'u1'.*'gamma'"):
+        Indicator("u1", family="gamma")
     with pytest.raises(mm.SpecificationError, match="link of indicator 'u1'.*'cloglog'"):
         Indicator("u1", link="cloglog")
 

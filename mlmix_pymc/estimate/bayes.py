@@ -51,12 +51,11 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         else:
             theta = pm.Normal("theta", mu=prior.mean, sigma=prior.sd, dims="free_parameter")
         pm.Deterministic("phi", layout.symbolic_reported(theta), dims="parameter")
+        compiled = model.compile(integration, points) if structure.is_two_level else model.compile()
         if not structure.is_two_level:
-            terms = build_loglik(structure, theta[None, :])
+            terms = build_loglik(structure, theta[None, :], rule=compiled.unit_rule)
             total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         else:
-            compiled = model.compile()
-            compiled.set_integration(integration, points)
             chunk = compiled.cluster_chunk(0, compiled.n_clusters)
             data = [pt.as_tensor_variable(a) for a in chunk.arrays]
             n_groups = len(structure.groups)
@@ -75,7 +74,7 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
                     compiled.adapt(ml_result.theta)
                 nodes, logq = pt.as_tensor_variable(compiled.nodes), pt.as_tensor_variable(compiled.logq)
             inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
-            total = build_cluster_loglik(structure, inputs).total
+            total = build_cluster_loglik(structure, inputs, compiled.unit_rule).total
         pm.Potential("loglik", total)
     return pm_model
 

@@ -18,10 +18,11 @@ from ..graph.structure import GraphStructure
 class CompiledLikelihood:
     """Log-likelihood functions of the free-parameter vector ``theta``."""
 
-    def __init__(self, structure: GraphStructure):
+    def __init__(self, structure: GraphStructure, rule=None):
         self.structure = structure
+        self.unit_rule = rule  # fixed nodes of the within-level factors (None without factors)
         theta = pt.vector("theta")
-        terms = build_loglik(structure, theta[None, :])
+        terms = build_loglik(structure, theta[None, :], rule=rule)
         total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         self._theta = theta
         self._grad = pytensor.grad(total, theta)
@@ -31,6 +32,7 @@ class CompiledLikelihood:
                                                 terms.log_prior], on_unused_input="ignore")
         self._hess = None
         self._scores = None
+        self._factor_posterior = None
 
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Total log-likelihood and its gradient at ``theta``."""
@@ -61,9 +63,18 @@ class CompiledLikelihood:
         """
         if self._scores is None:
             rows = pt.matrix("theta_rows")
-            terms = build_loglik(self.structure, rows, per_row=True)
+            terms = build_loglik(self.structure, rows, per_row=True, rule=self.unit_rule)
             g = pytensor.grad(terms.loglik_rows.sum(), rows)
             self._scores = pytensor.function([rows], g, on_unused_input="ignore")
         n = self.structure.n_patterns
         per_pattern = np.asarray(self._scores(np.tile(np.asarray(theta, dtype=float), (n, 1))))
         return per_pattern[self.structure.row_pattern]
+
+    def factor_posterior(self, theta: np.ndarray) -> np.ndarray:
+        """Per data row, posterior weights of (class, factor node), (n, K, Rn) (factor scores)."""
+        if self._factor_posterior is None:
+            from ..graph.likelihood import build_factor_posterior
+
+            logp = build_factor_posterior(self.structure, self._theta, self.unit_rule)
+            self._factor_posterior = pytensor.function([self._theta], pt.exp(logp), on_unused_input="ignore")
+        return np.asarray(self._factor_posterior(np.asarray(theta, dtype=float)))[self.structure.row_pattern]

@@ -55,13 +55,10 @@ class Chunk:
     rows: np.ndarray  # positions of the chunk's rows in the model's row order
 
 
-def graph_signature(structure: GraphStructure) -> tuple:
+def graph_signature(structure: GraphStructure, unit_rule=None) -> tuple:
     """Everything the symbolic two-level graph depends on (not the data values)."""
-    layout = structure.layout
-    groups = tuple((g.class_var, g.family, g.link, g.n_categories, g.items, g.keys, g.covariates, g.slope_key)
-                   for g in structure.groups)
-    return (tuple(layout.names), tuple(layout.free_of), tuple(layout.fixed_values),
-            groups, structure.class_vars, structure.between, structure.between_model, structure.covariate_names)
+    rule = None if unit_rule is None else (unit_rule.method, unit_rule.nodes.tobytes())
+    return structure.signature() + (rule,)
 
 
 def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
@@ -79,12 +76,14 @@ def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
 class CompiledClusterLikelihood:
     """Two-level log-likelihood functions of the free-parameter vector ``theta``."""
 
-    def __init__(self, structure: GraphStructure, integration: str = "gauss-hermite", points: int = 15):
+    def __init__(self, structure: GraphStructure, integration: str = "gauss-hermite", points: int = 15,
+                 unit_rule=None):
         self.structure = structure
+        self.unit_rule = unit_rule  # fixed nodes of within-level factors, part of the graph
         self.dim = structure.between_model.dim if structure.between_model is not None else 0
         self.n_between = structure.between.n_classes if structure.between is not None else 1
         inputs = ClusterInputs.create(structure)
-        terms = build_cluster_loglik(structure, inputs)
+        terms = build_cluster_loglik(structure, inputs, unit_rule)
         self._inputs, self._terms = inputs, terms
         grad = pytensor.grad(terms.total, inputs.theta)
         self._value_grad = pytensor.function(inputs.as_list(), [terms.total, grad], on_unused_input="ignore")
@@ -121,17 +120,17 @@ class CompiledClusterLikelihood:
         self._reset_nodes()
 
     @classmethod
-    def for_structure(cls, structure: GraphStructure) -> "CompiledClusterLikelihood":
+    def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "CompiledClusterLikelihood":
         """Compiled functions for ``structure``, reusing those of an identical graph.
 
         The graph depends on the spec and the categories of the items, not on the data
         values (they are inputs), so refits of one spec on new data (Monte Carlo
         replications, bootstrap) skip graph construction and compilation.
         """
-        key = graph_signature(structure)
+        key = graph_signature(structure, unit_rule)
         cached = _COMPILED_CACHE.get(key)
         if cached is None:
-            compiled = cls(structure)
+            compiled = cls(structure, unit_rule=unit_rule)
             _COMPILED_CACHE[key] = compiled
             while len(_COMPILED_CACHE) > CACHE_SIZE:
                 _COMPILED_CACHE.popitem(last=False)

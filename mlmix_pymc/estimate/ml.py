@@ -20,7 +20,7 @@ from .stderr import SE_METHODS, covariance
 
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
-           max_iter=5000, reorder=True, integration="gauss-hermite", points=15, prior=None,
+           max_iter=5000, reorder=True, integration="gauss-hermite", points=None, factor_points=None, prior=None,
            method="ml") -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
 
@@ -31,9 +31,8 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
     structure = model.structure
-    if structure.is_two_level:
-        model.compile().set_integration(integration, points)
-    compiled = model.compile() if prior is None else PosteriorObjective(model.compile(), prior)
+    objective = model.compile(integration, points, factor_points)  # fixed rules are part of the objective
+    compiled = objective if prior is None else PosteriorObjective(objective, prior)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools

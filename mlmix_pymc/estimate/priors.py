@@ -18,6 +18,9 @@ variances of continuous items      log, centred           1.5
 random-effect Cholesky diagonal    log SD                 1.0
 random-effect Cholesky off-diag.   natural                1.0
 loadings                           natural                2.5
+factor variances                   log                    1.0
+log rates of count items           log                    2.5
+nominal intercepts                 logit                  2.5
 =================================  =====================  ==========
 
 Means of continuous items are centred at the item's sample mean and variances at its log
@@ -35,10 +38,12 @@ import numpy as np
 from ..errors import SpecificationError
 
 GROUPS = ("threshold", "increment", "intercept", "slope", "transition", "item slope", "between regression",
-          "mean", "variance", "covariance", "covariance off-diagonal", "loading")
+          "mean", "variance", "covariance", "covariance off-diagonal", "loading", "factor variance", "log rate",
+          "nominal intercept")
 DEFAULT_SD = {"threshold": 2.5, "increment": 1.5, "intercept": 2.5, "slope": 2.5, "transition": 2.5,
               "item slope": 2.5, "between regression": 2.5, "mean": 10.0, "variance": 1.5, "covariance": 1.0,
-              "covariance off-diagonal": 1.0, "loading": 2.5}
+              "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0, "log rate": 2.5,
+              "nominal intercept": 2.5}
 
 
 @dataclass(frozen=True)

@@ -2,29 +2,29 @@
 
 Each random start draws a random partition of the rows for every class variable
 (every row joins the nearest of K randomly chosen rows, on its items), then takes the
-class-specific item statistics of that partition as starting values: smoothed category
-proportions -> thresholds, class means and variances, class sizes -> logits. Slopes and
-transition effects start at 0. This gives well-spread, data-informed starts, playing the
-role of the perturbed starting values of Mplus's STARTS option.
+class-specific item statistics of that partition as starting values (each family's
+``start_values``: smoothed category proportions -> thresholds, class means and variances,
+log mean counts), class sizes -> logits. Slopes and transition effects start at 0; factor
+loadings at 1 (random starts: uniform on 0.5-1.5; a loading of 0 is a stationary point of
+the likelihood, eq 36), factor variances at 1. This gives well-spread, data-informed
+starts, playing the role of the perturbed starting values of Mplus's STARTS option.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
 
+from ..families import inverse_link
 from ..graph.structure import GraphStructure
-
-
-def inverse_link(p: np.ndarray, link: str) -> np.ndarray:
-    """F^{-1}(p) for the logit or probit link."""
-    return special.logit(p) if link == "logit" else stats.norm.ppf(p)
 
 
 def partition_start(structure: GraphStructure, rng: np.random.Generator | None) -> np.ndarray:
     """Natural parameters ``phi`` of one start; ``rng=None`` gives the deterministic start."""
     layout = structure.layout
     phi = layout.natural(np.zeros(layout.n_free)).copy()
+    for key, block in layout.blocks.items():  # loadings away from the stationary point 0
+        if key.startswith("floading:"):  # within-level factors (graph/structure.py)
+            phi[block.index] = 1.0 if rng is None else rng.uniform(0.5, 1.5, size=block.index.shape)
     between = (structure.between,) if structure.between is not None else ()
     for cv in structure.class_vars + between:
         groups = [g for g in structure.groups if g.class_var == cv.name]
@@ -35,24 +35,26 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
         sizes = weights.sum(axis=0) + 1.0
         phi[layout.blocks[f"intercept:{cv.name}"].index] = np.clip(np.log(sizes / sizes[-1]), -5, 5)
         for g in groups:
-            if g.family == "categorical":
-                m = g.n_categories
-                counts = np.einsum("nk,nd->kd", weights, g.data).reshape(cv.n_classes, len(g.items), m) + 1.0
-                cum = np.cumsum(counts / counts.sum(axis=-1, keepdims=True), axis=-1)[..., :-1]
-                phi[layout.blocks[g.keys[0]].index] = inverse_link(np.clip(cum, 1e-4, 1 - 1e-4), g.link)
-            else:
-                p = len(g.items)
-                obs, y2, y = g.data[:, :p], g.data[:, p:2 * p], g.data[:, 2 * p:]
-                n_k = weights.T @ obs + 1e-9
-                mean = (weights.T @ y) / n_k
-                var = (weights.T @ y2) / n_k - mean**2
-                row_w = weights.sum(axis=1)
-                total_var = (row_w @ y2) / (row_w @ obs) - ((row_w @ y) / (row_w @ obs)) ** 2
-                var = np.maximum(var, 0.1 * total_var)
-                phi[layout.blocks[g.keys[0]].index] = mean
-                phi[layout.blocks[g.keys[1]].index] = var
+            stats = g.data.reshape(g.data.shape[0], len(g.items), -1)
+            starts = g.family.start_values(weights, stats, g.n_categories, g.link)
+            if g.has_factors and "thresholds" in starts:  # marginal proportions are attenuated by the factor
+                starts["thresholds"] = starts["thresholds"] * _attenuation(phi, g, cv.n_classes)
+            for role, values in starts.items():
+                phi[layout.blocks[g.params[role]].index] = values
     phi[layout.fixed_mask] = layout.fixed_values[layout.fixed_mask]
     return phi
+
+
+def _attenuation(phi: np.ndarray, group, n_classes: int) -> np.ndarray:
+    """(K, P, 1) factor sqrt(1 + c lambda^2) relating marginal and conditional thresholds.
+
+    E[F(lambda eta - tau)] ~ F(-tau / sqrt(1 + c lambda^2)) with c = 1 (probit) or pi / 8
+    (logit), eta ~ N(0, 1).
+    """
+    loadings = np.where(group.loadings >= 0, phi[np.maximum(group.loadings, 0)], 0.0)  # (K|1, P, m)
+    c = 1.0 if group.link == "probit" else np.pi / 8
+    factor = np.sqrt(1.0 + c * (loadings**2).sum(axis=-1))  # (K|1, P)
+    return np.broadcast_to(factor, (n_classes, factor.shape[1]))[:, :, None]
 
 
 def clip_to_bounds(structure: GraphStructure, theta: np.ndarray) -> np.ndarray:
@@ -79,17 +81,8 @@ def _random_partition(groups, k: int, rng, counts: np.ndarray) -> np.ndarray:
 
 
 def _features(groups, counts: np.ndarray) -> np.ndarray:
-    """Row features for partitioning: one-hot categories and standardized continuous items."""
-    features = []
-    for g in groups:
-        if g.family == "categorical":
-            features.append(g.data)
-        else:
-            p = len(g.items)
-            obs, y = g.data[:, :p], g.data[:, 2 * p:]
-            mean = counts @ y / (counts @ obs)
-            sd = np.sqrt(np.maximum((counts @ g.data[:, p:2 * p]) / (counts @ obs) - mean**2, 1e-12))
-            features.append(np.where(obs > 0, (y - mean) / sd, 0.0))
+    """Row features for partitioning, from each family (one-hot categories, standardized numbers)."""
+    features = [g.family.features(g.data.reshape(g.data.shape[0], len(g.items), -1), counts) for g in groups]
     return np.concatenate(features, axis=1) if features else np.zeros((len(counts), 0))
 
 

@@ -14,8 +14,9 @@ quadrature, Laplace: ``estimate/integrated.py``) as
 so that log phi(z) is part of the graph (Laplace needs its derivatives) and every
 normalizing constant is kept: log-likelihoods are on one scale across methods.
 
-The row-level pieces are the single-level ones (``likelihood.py``, ``families.py``);
-this module adds the node axis Q, the per-cluster sums and the sum over D. Data enter
+The row level is the unit level of ``unit.py`` (shared with single-level models, which
+are its degenerate case); this module adds the node axis Q, the per-cluster sums and the
+sum over D. Data enter
 as symbolic inputs, so one compiled function serves any chunk of clusters.
 """
 
@@ -26,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor.tensor as pt
 
-from ..families import LOG_2PI, categorical_loglik_eta, contract, normal_loglik_eta
-from .likelihood import class_logits, measurement_loglik
+from ..families import LOG_2PI
+from ..integration import QuadratureRule
 from .structure import GraphStructure
+from .unit import class_logits, unit_log_joint
 
 @dataclass
 class ClusterInputs:
@@ -94,67 +96,12 @@ def random_effect_values(structure: GraphStructure, phi, group: int, z, x_cluste
     return pt.stack(effects, axis=-1)
 
 
-def _item_random_part(structure: GraphStructure, phi, item: str, b_rows, x):
-    """Sum of the random effects entering ``item``'s linear predictor, (n, Q, 1), or None."""
-    bm = structure.between_model
-    if bm is None:
-        return None
-    out = None
-    for r, eff, loading in bm.effects_of_item(item):
-        term = b_rows[:, :, r]
-        if eff.kind == "slope":
-            term = term * x[:, structure.covariate_names.index(eff.covariate)][:, None]
-        if loading is not None:
-            term = term * phi[0, loading]
-        out = term if out is None else out + term
-    return None if out is None else out[:, :, None]
+def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
+                         rule: QuadratureRule | None = None) -> ClusterTerms:
+    """Symbolic per-cluster log-likelihood of one chunk of clusters.
 
-
-def _regression_group_loglik(structure: GraphStructure, phi, group, data, x, b_rows):
-    """(n, Q|1, K) log f of a one-item regression group (eq 2, 19)."""
-    layout = structure.layout
-    eta = pt.zeros((1, 1, 1))
-    if group.covariates:
-        xg = x[:, [structure.covariate_names.index(c) for c in group.covariates]]
-        eta = contract(xg, layout.gather(phi, group.slope_key), False)[:, None, :]  # (n, 1, K)
-    random = _item_random_part(structure, phi, group.items[0], b_rows, x)
-    if random is not None:
-        eta = eta + random
-    if group.family == "categorical":
-        tau = layout.gather(phi, group.keys[0])[0, :, 0, :]  # (K, M-1)
-        return categorical_loglik_eta(data, tau, eta, group.link)
-    mean = layout.gather(phi, group.keys[0])[0, :, 0]
-    var = layout.gather(phi, group.keys[1])[0, :, 0]
-    return normal_loglik_eta(data, mean, var, eta)
-
-
-def _within_log_prior(structure: GraphStructure, phi, cv, d: int, logits, b_rows):
-    """log P(C = k | x, parent, D = d, b) gathered on the joint classes, (n|1, Q|1, Jw).
-
-    Fixed logits (eq 4) + effect of D (eq 24) + cluster random intercepts (eq 10, 15); with a
-    within-level parent (an LTA, eq 9) the table has a parent-class axis before K.
+    ``rule`` integrates within-level factors (inside every cluster node, ``unit.py``).
     """
-    layout = structure.layout
-    table = logits[:, None, :]  # (n|1, 1, K)
-    between = structure.between
-    if cv.parent is not None and between is not None and cv.parent == between.name:
-        table = table + layout.gather(phi, f"transition:{cv.name}")[0, :, d][None, None, :]
-    if cv.random_intercept:
-        for r, eff in enumerate(structure.between_model.effects):
-            if eff.kind == "class-logit" and eff.class_var == cv.name:
-                unit = np.zeros(cv.n_classes)
-                unit[eff.cls] = 1.0
-                table = table + b_rows[:, :, r][:, :, None] * unit
-    jm = structure.joint_map[cv.name]
-    if cv.parent is not None and (between is None or cv.parent != between.name):
-        gamma = layout.gather(phi, f"transition:{cv.name}")[0]  # (K, Kp)
-        table = table[:, :, None, :] + gamma.T[None, None, :, :]  # (n|1, Q|1, Kp, K)
-        return pt.special.log_softmax(table, axis=-1)[:, :, structure.joint_map[cv.parent], jm]
-    return pt.special.log_softmax(table, axis=-1)[:, :, jm]
-
-
-def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs) -> ClusterTerms:
-    """Symbolic per-cluster log-likelihood of one chunk of clusters."""
     layout = structure.layout
     phi = layout.symbolic_natural(inputs.theta[None, :])
     x = inputs.covariates
@@ -163,9 +110,6 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs) -> Cl
     between = structure.between
     n_between = between.n_classes if between is not None else 1
     bm = structure.between_model
-    plain = measurement_loglik(structure, phi, False, inputs.group_data)  # class var -> (n, K)
-    within = structure.within_vars
-    logits = {cv.name: class_logits(structure, phi, cv, False, x) for cv in within}
     if between is not None:  # eq 17 / 26
         d_log_prior = pt.special.log_softmax(class_logits(structure, phi, between, False, x_cluster), axis=-1)
         d_log_prior = pt.broadcast_to(d_log_prior, (n_clusters, n_between))
@@ -181,24 +125,8 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs) -> Cl
             b_rows = random_effect_values(structure, phi, group, z, x_cluster)[inputs.row_cluster]
         else:
             b_rows = None
-        log_prior, log_f, row_extra = pt.zeros((1, 1, 1)), pt.zeros((1, 1, 1)), pt.zeros((1, 1))
-        for cv in within:
-            log_prior = log_prior + _within_log_prior(structure, phi, cv, d, logits[cv.name], b_rows)
-        for i, g in enumerate(structure.groups):
-            if g.is_regression:
-                term = _regression_group_loglik(structure, phi, g, inputs.group_data[i], x, b_rows)
-            else:
-                continue
-            if between is not None and g.class_var == between.name:
-                row_extra = row_extra + term[:, :, d]
-            else:
-                log_f = log_f + term[:, :, structure.joint_map[g.class_var]]
-        for name, term in plain.items():
-            if between is not None and name == between.name:
-                row_extra = row_extra + term[:, d][:, None]
-            else:
-                log_f = log_f + term[:, None, structure.joint_map[name]]
-        log_joint = log_prior + log_f  # (n|1, Q|1, Jw)
+        log_joint, log_prior, row_extra = unit_log_joint(structure, phi, inputs.group_data, False, x, b_rows, d,
+                                                         rule)  # (n|1, Q|1, Jw)
         within_ll = pt.logsumexp(log_joint, axis=-1)
         row_ll = pt.broadcast_to(within_ll + row_extra, (n_rows, n_nodes))
         summed = pt.inc_subtensor(pt.zeros((n_clusters, n_nodes))[inputs.row_cluster], row_ll)

@@ -1,12 +1,14 @@
 """From a spec and its data to the parameter layout and the measurement groups.
 
 A *measurement group* is the set of items of one class variable that share a family,
-link and number of categories, so their log-likelihood is one vectorized expression
-(``families.py``). An item with its own linear predictor (within covariates, eq 2 / 19,
-or cluster random effects) is a *regression group* of its own. Within-level class
-variables are enumerated jointly (an LTA's C1 x C2, eq 8-9): ``joint_map[v]`` gives, for
-every joint class, the class of variable ``v``; a between-level class variable D
-(eq 16-18) is summed over separately, per cluster.
+link, number of categories and factors, so their log-likelihood is one vectorized
+expression (``families/``). An item with its own linear predictor (within covariates,
+eq 2 / 19, or cluster random effects) is a *regression group* of its own. Within-level
+class variables are enumerated jointly (an LTA's C1 x C2, eq 8-9): ``joint_map[v]`` gives,
+for every joint class, the class of variable ``v``; a between-level class variable D
+(eq 16-18) is summed over separately, per cluster. Within-level factors (``UnitLatent``,
+eq 2-3, 36) belong to the class variable their items measure and are integrated inside
+its sum over classes.
 """
 
 from __future__ import annotations
@@ -18,33 +20,42 @@ import numpy as np
 
 from ..data import ModelData
 from ..errors import SpecificationError
-from ..families import categorical_onehot, normal_stats
+from ..families import MAX_INCREMENT, THRESHOLD_BOUND, Family, family_of  # noqa: F401 (re-exported)
 from ..spec import ModelSpec
 from .params import ParameterLayout
 from .random_effects import BetweenModel, add_between_model
 
-THRESHOLD_BOUND = 15.0  # thresholds and logits that run off are held at +-15, as Mplus does
-MAX_INCREMENT = float(np.log(30.0))
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MeasurementGroup:
-    """Items of one class variable with one family/link/number of categories."""
+    """Items of one class variable with one family/link/number of categories/factors."""
 
     class_var: str
-    family: str  # "categorical" | "normal"
+    family: Family
     link: str | None
     n_categories: int
     items: tuple[str, ...]
-    data: np.ndarray  # one-hot (categorical) or sufficient statistics (normal)
-    keys: tuple[str, ...]  # layout block keys: thresholds, or means and variances
+    data: np.ndarray  # (n, P*S) statistics of the family
+    params: dict  # role -> layout block key (K, P[, extra])
     covariates: tuple[str, ...] = ()  # regression group: the item's within covariates
     slope_key: str | None = None  # regression group: block of class-specific slopes (K, q)
+    loadings: np.ndarray | None = None  # (K|1, P, m) phi elements of factor loadings, -1 for 0
 
     @property
     def is_regression(self) -> bool:
         """True for a one-item group with its own linear predictor (covariates or random effects)."""
         return self.slope_key is not None
+
+    @property
+    def has_factors(self) -> bool:
+        """True when the group's items load on the within-level factors of its class variable."""
+        return self.loadings is not None
+
+    def signature(self) -> tuple:
+        """What the symbolic graph depends on (not the data values)."""
+        return (self.class_var, self.family.name, self.link, self.n_categories, self.items,
+                tuple(sorted(self.params.items())), self.covariates, self.slope_key,
+                None if self.loadings is None else self.loadings.tobytes())
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,28 @@ class ClassStructure:
     bounded_intercepts: bool
     level: str = "within"
     random_intercept: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class UnitLatent:
+    """The within-level factors of one class variable, integrated jointly (eq 36-41).
+
+    eta_c = sqrt(psi_c) * z with z ~ N(0, I_m); ``variances`` (K|1, m) holds the phi
+    elements of psi (fixed at 1 unless free or class-specific).
+    """
+
+    class_var: str
+    factors: tuple[str, ...]
+    variances: np.ndarray  # (K|1, m) phi elements
+
+    @property
+    def dim(self) -> int:
+        """Number of factors m (dimension of the integral per person)."""
+        return len(self.factors)
+
+    def signature(self) -> tuple:
+        """What the symbolic graph depends on."""
+        return (self.class_var, self.factors, self.variances.tobytes())
 
 
 @dataclass(frozen=True)
@@ -76,11 +109,17 @@ class GraphStructure:
     between: ClassStructure | None = None  # between-level class variable D (eq 16-18)
     between_model: BetweenModel | None = None  # cluster random effects (eq 5, 18, 25)
     cluster_codes: np.ndarray | None = None  # (n,) cluster of every row (two-level models)
+    unit_latents: tuple[UnitLatent, ...] = ()  # within-level factors by class variable
 
     @property
     def is_two_level(self) -> bool:
         """True when the likelihood is a product over clusters (``graph/cluster_likelihood.py``)."""
         return self.cluster_codes is not None
+
+    @property
+    def unit_dim(self) -> int:
+        """Largest number of within-level factors of one class variable (0: none)."""
+        return max((u.dim for u in self.unit_latents), default=0)
 
     @property
     def within_vars(self) -> tuple[ClassStructure, ...]:
@@ -99,6 +138,17 @@ class GraphStructure:
                 return cv
         raise SpecificationError(f"unknown class variable {name!r}; known: {[cv.name for cv in self.class_vars]}")
 
+    def unit_latent(self, class_var: str) -> UnitLatent | None:
+        """The within-level factors of ``class_var`` (None without factors)."""
+        return next((u for u in self.unit_latents if u.class_var == class_var), None)
+
+    def signature(self) -> tuple:
+        """Everything the symbolic graph depends on (not the data values)."""
+        layout = self.layout
+        return (tuple(layout.names), tuple(layout.free_of), tuple(layout.fixed_values),
+                tuple(g.signature() for g in self.groups), self.class_vars, self.between, self.between_model,
+                self.covariate_names, tuple(u.signature() for u in self.unit_latents))
+
 
 def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
     """Create the parameter layout and measurement groups for ``spec`` on ``data``."""
@@ -113,12 +163,17 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
         else:
             class_vars.append(structure)
         _add_class_logits(layout, cv, spec, bounded)
-    groups = []
+    groups, unit_latents = [], []
     item_elements: dict[str, dict[tuple, int]] = {}
     regression_items = {ind.name for ind in spec.indicators if ind.covariates}
     regression_items |= {it for eff in spec.random_effects for it in eff.indicators}
     for cv in spec.class_variables:
-        groups.extend(_add_measurement(layout, spec, data, cv.name, cv.n_classes, item_elements, regression_items))
+        factors = [f for f in spec.factors if spec.factor_class_variable(f.name) == cv.name]
+        loading_of, latent = _add_factors(layout, factors, cv.name, cv.n_classes)
+        if latent is not None:
+            unit_latents.append(latent)
+        groups.extend(_add_measurement(layout, spec, data, cv.name, cv.n_classes, item_elements, regression_items,
+                                       loading_of))
     between_model = add_between_model(layout, spec, item_elements) if spec.is_two_level else None
     for group in spec.constraints.same_measurement:
         lists = [[ind.name for ind in spec.indicators_of(v)] for v in group]
@@ -142,7 +197,7 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
         groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates)
     return GraphStructure(layout, tuple(class_vars), tuple(groups), joint_map, len(combos),
                           covariates, data.covariate_names, counts, row_pattern, between, between_model,
-                          data.cluster_codes if spec.is_two_level else None)
+                          data.cluster_codes if spec.is_two_level else None, tuple(unit_latents))
 
 
 def _compress_patterns(groups, covariates):
@@ -153,9 +208,14 @@ def _compress_patterns(groups, covariates):
     """
     key = np.concatenate([g.data for g in groups] + [covariates], axis=1)
     _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)
-    groups = [MeasurementGroup(g.class_var, g.family, g.link, g.n_categories, g.items, g.data[first], g.keys)
-              for g in groups]
+    groups = [_with_data(g, g.data[first]) for g in groups]
     return groups, covariates[first], counts.astype(float), inverse.reshape(-1).astype(np.int64)
+
+
+def _with_data(group: MeasurementGroup, data: np.ndarray) -> MeasurementGroup:
+    from dataclasses import replace
+
+    return replace(group, data=data)
 
 
 def _add_class_logits(layout: ParameterLayout, cv, spec: ModelSpec, bounded: bool) -> None:
@@ -189,86 +249,101 @@ def _add_class_logits(layout: ParameterLayout, cv, spec: ModelSpec, bounded: boo
                          transform="identity", class_axes={cv.name: 0, parent.name: 1}, fixed=fixed)
 
 
-def _add_measurement(layout, spec, data, cv_name, k, item_elements, regression_items):
-    """Add threshold / mean / variance blocks for the items of one class variable.
+def _add_factors(layout: ParameterLayout, factors, cv_name: str, k: int):
+    """Loading and variance blocks of the within-level factors of one class variable.
+
+    Returns (item -> (K|1, m) loading elements with -1 for a zero loading, UnitLatent).
+    """
+    if not factors:
+        return {}, None
+    m = len(factors)
+    specific = any(f.loadings == "class-specific" for f in factors)
+    rows = k if specific else 1
+    loading_of: dict[str, np.ndarray] = {}
+    classes = np.arange(1, k + 1)
+    for a, fac in enumerate(factors):
+        for item in fac.indicators:
+            loading_of.setdefault(item, np.full((rows, m), -1, dtype=np.int64))
+        if fac.loadings == "class-specific":
+            names = np.array([[f"{fac.name} BY {it}|{cv_name}#{c}" for it in fac.indicators] for c in classes],
+                             dtype=object)
+            block = layout.add_block(f"floading:{fac.name}", names, group="loading", class_var=cv_name,
+                                     classes=classes[:, None], items=np.array(fac.indicators, dtype=object)[None, :],
+                                     transform="identity", class_axes={cv_name: 0})
+        else:
+            names = np.array([[f"{fac.name} BY {it}" for it in fac.indicators]], dtype=object)
+            fixed = np.ones(names.shape) if fac.loadings == "fixed" else None
+            block = layout.add_block(f"floading:{fac.name}", names, group="loading", class_var=None,
+                                     classes=np.array([[None]], dtype=object),
+                                     items=np.array(fac.indicators, dtype=object)[None, :], transform="identity",
+                                     class_axes={}, fixed=fixed)
+        for p, item in enumerate(fac.indicators):
+            loading_of[item][:, a] = block.index[:, p] if block.index.shape[0] == rows else block.index[0, p]
+    var_rows = k if any(f.variance == "class-specific" for f in factors) else 1
+    variances = np.empty((var_rows, m), dtype=np.int64)
+    for a, fac in enumerate(factors):
+        if fac.variance == "class-specific":
+            names = np.array([f"var({fac.name})|{cv_name}#{c}" for c in classes], dtype=object)
+            fixed = np.full(k, np.nan)
+            fixed[0] = 1.0  # class 1 sets the scale
+            block = layout.add_block(f"fvariance:{fac.name}", names, group="factor variance", class_var=cv_name,
+                                     classes=classes, items=np.array([fac.name] * k, dtype=object),
+                                     transform="log", class_axes={cv_name: 0}, fixed=fixed,
+                                     bounds=(np.log(1e-4), np.log(1e4)))
+            variances[:, a] = block.index
+        else:
+            fixed = np.array([1.0]) if fac.variance == "fixed" else None
+            block = layout.add_block(f"fvariance:{fac.name}", np.array([f"var({fac.name})"], dtype=object),
+                                     group="factor variance", class_var=None, classes=np.array([None], dtype=object),
+                                     items=np.array([fac.name], dtype=object), transform="log", class_axes={},
+                                     fixed=fixed, bounds=(np.log(1e-4), np.log(1e4)))
+            variances[:, a] = block.index[0]
+    return loading_of, UnitLatent(cv_name, tuple(f.name for f in factors), variances)
+
+
+def _add_measurement(layout, spec, data, cv_name, k, item_elements, regression_items, loading_of):
+    """Add the family parameter blocks for the items of one class variable.
 
     Items in ``regression_items`` get a group of their own (with a slope block when they
-    have covariates); the others are grouped by family, link and number of categories.
+    have covariates); the others are grouped by family, link, number of categories and
+    whether they load on the class variable's factors.
     """
-    inds = spec.indicators_of(cv_name)
-    classes = np.arange(1, k + 1)
     groups = []
-    categorical: dict[tuple, list] = {}
-    normal: dict[tuple, list] = {}
-    for ind in inds:
+    buckets: dict[tuple, list] = {}
+    for ind in spec.indicators_of(cv_name):
+        family = family_of(ind.family)
+        m = data.indicators[ind.name].n_categories
         alone = (ind.name,) if ind.name in regression_items else ()
-        if ind.family == "normal":
-            normal.setdefault(alone, []).append(ind)
-        else:
-            m = data.indicators[ind.name].n_categories
-            categorical.setdefault((ind.link, m) + alone, []).append(ind)
-    for (link, m, *alone), items in categorical.items():
-        names = np.array([[[f"{it.name}${t}|{cv_name}#{c}" for t in range(1, m)] for it in items] for c in classes],
-                         dtype=object)
-        transform = np.array(["identity"] + ["increment"] * (m - 2), dtype=object)
-        item_names = np.array([it.name for it in items], dtype=object)[None, :, None]
-        key = f"threshold:{cv_name}:{link}:{m}" + "".join(f":{a}" for a in alone)
-
-        def bounds(pos):
-            return (-THRESHOLD_BOUND, THRESHOLD_BOUND) if pos[-1] == 0 else (-np.inf, MAX_INCREMENT)
-
-        block = layout.add_block(key, names, group="threshold", class_var=cv_name, classes=classes[:, None, None],
-                                 items=item_names, transform=transform, class_axes={cv_name: 0}, bounds=bounds)
-        for p, it in enumerate(items):
-            for c in range(k):
-                for t in range(m - 1):
-                    item_elements.setdefault(it.name, {})[("threshold", c, t)] = int(block.index[c, p, t])
-        codes = np.column_stack([data.indicators[it.name].values for it in items])
-        groups.append(MeasurementGroup(cv_name, "categorical", link, m, tuple(it.name for it in items),
-                                       categorical_onehot(codes, m), (key,),
-                                       *_add_item_slopes(layout, items, alone, cv_name, classes)))
-    for alone, normal_items in normal.items():
-        groups.append(_add_normal_group(layout, data, normal_items, alone, cv_name, k, item_elements))
+        link = ind.link if family.uses_link else None
+        buckets.setdefault((family.name, link, m, ind.name in loading_of) + alone, []).append(ind)
+    for (fam_name, link, m, on_factor, *alone), items in buckets.items():
+        family = family_of(items[0].family)
+        values = np.column_stack([data.indicators[it.name].values for it in items])
+        key = f"{cv_name}:{fam_name}:{link}:{m}" + (":f" if on_factor else "") + "".join(f":{a}" for a in alone)
+        params = family.add_blocks(layout, key, cv_name, k, items, m, values)
+        for role, block_key in params.items():
+            index = layout.blocks[block_key].index
+            for p, it in enumerate(items):
+                for pos in np.ndindex(index[:, p].shape):
+                    item_elements.setdefault(it.name, {})[(role,) + pos] = int(index[:, p][pos])
+        loadings = np.stack([loading_of[it.name] for it in items], axis=1) if on_factor else None
+        groups.append(MeasurementGroup(cv_name, family, link, m, tuple(it.name for it in items),
+                                       family.stats(values, m), params,
+                                       *_add_item_slopes(layout, items, alone, cv_name, k), loadings=loadings))
     return groups
 
 
-def _add_item_slopes(layout, items, alone, cv_name, classes):
+def _add_item_slopes(layout, items, alone, cv_name, k):
     """Class-specific slopes of a regression group's item on its within covariates (eq 2, 19)."""
     if not alone:
         return ()
     ind = items[0]
+    classes = np.arange(1, k + 1)
     q = len(ind.covariates)
     names = np.array([[f"{ind.name} ON {x}|{cv_name}#{c}" for x in ind.covariates] for c in classes],
-                     dtype=object).reshape(len(classes), q)
+                     dtype=object).reshape(k, q)
     key = f"islope:{cv_name}:{ind.name}"
     layout.add_block(key, names, group="item slope", class_var=cv_name, classes=classes[:, None],
                      items=np.array(ind.covariates, dtype=object)[None, :] if q else None, transform="identity",
                      class_axes={cv_name: 0})
     return ind.covariates, key
-
-
-def _add_normal_group(layout, data, normal, alone, cv_name, k, item_elements):
-    """Mean and variance blocks of continuous items (a regression group when ``alone``)."""
-    classes = np.arange(1, k + 1)
-    values = np.column_stack([data.indicators[it.name].values for it in normal])
-    item_names = np.array([it.name for it in normal], dtype=object)[None, :]
-    suffix = "".join(f":{a}" for a in alone)
-    mkey, vkey = f"mean:{cv_name}{suffix}", f"variance:{cv_name}{suffix}"
-    mblock = layout.add_block(mkey, np.array([[f"{it.name}|{cv_name}#{c}" for it in normal] for c in classes],
-                                             dtype=object), group="mean", class_var=cv_name,
-                              classes=classes[:, None], items=item_names, transform="identity",
-                              class_axes={cv_name: 0})
-    floor = np.log(1e-6 * np.nanvar(values, axis=0))
-    vblock = layout.add_block(vkey, np.array([[f"var({it.name})|{cv_name}#{c}" for it in normal]
-                                              for c in classes], dtype=object),
-                              group="variance", class_var=cv_name, classes=classes[:, None], items=item_names,
-                              transform="log", class_axes={cv_name: 0},
-                              bounds=lambda pos: (floor[pos[1]], np.inf))
-    for p, it in enumerate(normal):
-        for c in range(k):
-            item_elements.setdefault(it.name, {})[("mean", c)] = int(mblock.index[c, p])
-            item_elements.setdefault(it.name, {})[("variance", c)] = int(vblock.index[c, p])
-        if it.variance == "class-equal":
-            layout.add_equality(vblock.index[:, p])
-    return MeasurementGroup(cv_name, "normal", None, 0, tuple(it.name for it in normal), normal_stats(values),
-                            (mkey, vkey), *_add_item_slopes(layout, normal, alone, cv_name, classes))

@@ -1,0 +1,67 @@
+"""Continuous normal items: y ~ N(mean_c + eta, var_c) (eq 2 with an identity link).
+
+Statistics [m, m y^2, m y] (m: observed) make the log density one contraction with
+-1/2 [log 2 pi s2 + mu^2 / s2, 1 / s2, -2 mu / s2]. Variances are log-parameterized with a
+floor of 1e-6 x the item's variance (a class collapsing onto one value is a singularity).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from .base import LOG_2PI, Family, add_class_block, class_names, interleave, masked, standardized
+
+
+class Normal(Family):
+    """Normal items with class-specific (or, by constraint, class-equal) means and variances."""
+
+    name = "normal"
+    names = ("normal",)
+    data_kind = "continuous"
+    prior_sd = {"mean": 10.0, "variance": 1.5}
+
+    def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
+        mblock = add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
+                                 cv_name, items)
+        floor = np.log(1e-6 * np.nanvar(values, axis=0))
+        vblock = add_class_block(layout, f"variance:{key}", class_names("var({item})", items, cv_name, n_classes),
+                                 "variance", cv_name, items, "log", lambda pos: (floor[pos[1]], np.inf))
+        for p, it in enumerate(items):
+            if it.variance == "class-equal":
+                layout.add_equality(vblock.index[:, p])
+        del mblock
+        return {"means": f"mean:{key}", "variances": f"variance:{key}"}
+
+    def n_stats(self, n_categories):
+        return 3
+
+    def stats(self, values, n_categories):
+        obs, y = masked(values)
+        return interleave(obs, y**2, y)
+
+    def coefficients(self, params, eta, link):
+        mean, var = params["means"], params["variances"]
+        if eta is not None:
+            mean = mean + eta
+        inv = 1.0 / var
+        full = LOG_2PI + pt.log(var) + mean**2 * inv  # broadcast to the shape of mean + eta
+        return -0.5 * pt.stack([full, inv + pt.zeros_like(full), -2.0 * mean * inv + pt.zeros_like(full)], axis=-1)
+
+    def start_values(self, weights, stats, n_categories, link):
+        obs, y2, y = stats[..., 0], stats[..., 1], stats[..., 2]
+        n_k = weights.T @ obs + 1e-9
+        mean = (weights.T @ y) / n_k
+        var = (weights.T @ y2) / n_k - mean**2
+        row_w = weights.sum(axis=1)
+        total_var = (row_w @ y2) / (row_w @ obs) - ((row_w @ y) / (row_w @ obs)) ** 2
+        return {"means": mean, "variances": np.maximum(var, 0.1 * total_var)}
+
+    def features(self, stats, counts):
+        return standardized(stats[..., 2], stats[..., 0], counts)
+
+    def simulate(self, rng, params, eta, link):
+        return params["means"] + eta + np.sqrt(params["variances"]) * rng.standard_normal(len(eta))
+
+
+NORMAL = Normal()
