@@ -179,8 +179,8 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
         form fixes the rotation); factors are independent N(0, 1).
     loadings : ``"class-invariant"`` (``f BY item``, the restricted FMA of section 8) or
         ``"class-specific"`` (``f BY item|c#k``, eq 36).
-    factor_variance : ``"fixed"`` (1 in every class) or ``"class-specific"`` (``var(f)|c#k``,
-        class 1 fixed at 1; class-invariant loadings only).
+    factor_variance : ``"fixed"`` (1 in every class) or ``"class-specific"`` (``var(f)|c#k`` all
+        free, first loading fixed at 1 as in Mplus; class-invariant loadings only).
     covariates : predictors of class membership (eq 4 / 37).
     cluster, cluster_intercept : a cluster random intercept ``u`` (``var(u)``) entering every
         item with loading 1 (a two-level IRT: a school effect on ability), integrated over

@@ -183,8 +183,8 @@ class Factor:
         of section 8), ``"class-specific"`` (``f BY item|c#k``, eq 36) or ``"fixed"`` (all 1:
         the Rasch model, usually with ``variance="free"``).
     variance : ``"fixed"`` (eta ~ N(0, 1) in every class, eq 36), ``"free"`` (one variance,
-        ``var(f)``) or ``"class-specific"`` (``var(f)|c#k`` with class 1 fixed at 1; needs
-        loadings that are not class-specific).
+        ``var(f)``) or ``"class-specific"`` (``var(f)|c#k``, all free, with the first loading
+        fixed at 1 to set the scale, as Mplus does; needs class-invariant loadings).
     """
 
     name: str
@@ -206,9 +206,9 @@ class Factor:
         if self.variance not in FACTOR_VARIANCES:
             raise SpecificationError(f"variance of factor {self.name!r} must be one of {FACTOR_VARIANCES}, "
                                      f"got {self.variance!r}")
-        if self.variance == "class-specific" and self.loadings == "class-specific":
-            raise SpecificationError(f"factor {self.name!r}: class-specific variances are not identified with "
-                                     "class-specific loadings (each class's loadings absorb its scale)")
+        if self.variance == "class-specific" and self.loadings != "class-invariant":
+            raise SpecificationError(f"factor {self.name!r}: class-specific variances need class-invariant "
+                                     f"loadings, got {self.loadings!r} (class-specific loadings absorb each class's scale)")
         if self.variance == "free" and self.loadings in ("class-invariant", "class-specific"):
             raise SpecificationError(f"factor {self.name!r}: a free variance with free loadings is not identified; "
                                      "use variance='fixed', or loadings='fixed' (Rasch)")

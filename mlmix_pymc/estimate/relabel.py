@@ -85,7 +85,8 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
         out[block.index] = vals
     between = (structure.between,) if structure.between is not None else ()
     for cv in structure.class_vars + between:
-        if cv.name not in perms:
+        # a child's transition table is re-referenced also when only its parent was relabelled
+        if cv.name not in perms and cv.parent not in perms:
             continue
         icpt = layout.blocks[f"intercept:{cv.name}"].index
         slope = layout.blocks[f"slope:{cv.name}"].index

@@ -138,4 +138,9 @@ def add_between_model(layout: ParameterLayout, spec: ModelSpec, item_elements) -
                     cr.append((a, pred, int(blk.index[0])))
         eff_regs.append(tuple(er))
         cov_regs.append(tuple(cr))
+    if groups > 1 and effects:  # eq 18 / 25: one class axis over the groups, so relabelling D moves them
+        cov = [layout.blocks[k].index[layout.blocks[k].index >= 0] for k in cov_keys]
+        regs = [[e for *_, e in er] + [e for *_, e in cr] for er, cr in zip(eff_regs, cov_regs)]
+        layout.blocks["between:by-class"] = Block(np.column_stack([np.stack(cov), np.array(regs, dtype=np.int64)
+                                                                   .reshape(groups, -1)]), {between.name: 0})
     return BetweenModel(tuple(effects), groups, tuple(cov_keys), tuple(eff_regs), tuple(cov_regs))

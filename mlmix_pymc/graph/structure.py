@@ -273,6 +273,9 @@ def _add_factors(layout: ParameterLayout, factors, cv_name: str, k: int):
         else:
             names = np.array([[f"{fac.name} BY {it}" for it in fac.indicators]], dtype=object)
             fixed = np.ones(names.shape) if fac.loadings == "fixed" else None
+            if fac.variance == "class-specific":  # the first loading sets the scale (Mplus), variances all free
+                fixed = np.full(names.shape, np.nan)
+                fixed[0, 0] = 1.0
             block = layout.add_block(f"floading:{fac.name}", names, group="loading", class_var=None,
                                      classes=np.array([[None]], dtype=object),
                                      items=np.array(fac.indicators, dtype=object)[None, :], transform="identity",
@@ -284,11 +287,9 @@ def _add_factors(layout: ParameterLayout, factors, cv_name: str, k: int):
     for a, fac in enumerate(factors):
         if fac.variance == "class-specific":
             names = np.array([f"var({fac.name})|{cv_name}#{c}" for c in classes], dtype=object)
-            fixed = np.full(k, np.nan)
-            fixed[0] = 1.0  # class 1 sets the scale
             block = layout.add_block(f"fvariance:{fac.name}", names, group="factor variance", class_var=cv_name,
                                      classes=classes, items=np.array([fac.name] * k, dtype=object),
-                                     transform="log", class_axes={cv_name: 0}, fixed=fixed,
+                                     transform="log", class_axes={cv_name: 0},
                                      bounds=(np.log(1e-4), np.log(1e4)))
             variances[:, a] = block.index
         else:
