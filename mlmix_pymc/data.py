@@ -210,7 +210,7 @@ def _count_column(df: pd.DataFrame, col: str) -> np.ndarray:
     bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)))
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise DataError(f"count indicator {col!r} has value {values[first]!r} (row {df.index[first]!r}), which is "
+        raise DataError(f"count indicator {col!r} has value {float(values[first])!r} (row {df.index[first]!r}), which is "
                         f"not a non-negative integer; {int(bad.sum())} such value(s)")
     return values
 
