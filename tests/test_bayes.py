@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from reference_twolevel import simulate_lca, simulate_ri_logistic
 
@@ -84,7 +85,7 @@ def lsat_idata(lsat_model):
     model, ml = lsat_model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.sample(draws=1500, tune=1000, chains=4, seed=3, ml_result=ml, cores=2)
+        return model.sample(draws=3000, tune=1000, chains=4, seed=3, ml_result=ml, cores=2)
 
 
 @pytest.mark.slow
@@ -176,3 +177,24 @@ def test_optional_samplers_start_at_ml_and_align(lsat_model, sampler):
     phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))
     free = (ml.parameters.status == "free").to_numpy()
     assert (np.abs(phi.mean(axis=0) - ml.phi)[free] / phi.std(axis=0)[free]).max() < 2.0
+
+
+@pytest.mark.slow
+def test_factor_model_nuts_converges_near_ml():
+    """1-class factor mixture (a 2PL): factor integrated by the ML rule inside the graph, reflections aligned.
+
+    (A 2-class version of this test reached r_hat 1.03-1.22 for [c#1] and thresholds with
+    1500-2500 draws: not yet a CI check; see the issue note.)"""
+    import reference_fma as ref
+
+    rng = np.random.default_rng(12)
+    tau = np.array([[-1.5, -1.0, -1.0, -0.5, -1.5], [1.5, 2.0, 1.5, 1.0, 1.0]])
+    lam = np.array([[1.5, 1.0, 1.2, 0.8, 1.3]] * 2)
+    Y, _, _ = ref.simulate_fma(rng, 1000, tau[:1], lam[:1], np.array([0.0]))
+    df = pd.DataFrame(Y, columns=[f"y{p + 1}" for p in range(5)])
+    model = mm.fma(df, list(df.columns), 1)
+    ml = model.fit(seed=1, points=21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = model.sample(draws=1500, tune=1000, chains=4, seed=4, ml_result=ml, cores=2)
+    _check_posterior(idata, ml)

@@ -183,3 +183,23 @@ def test_fma_class_specific_loadings_recovered():
     table = result.parameters.set_index("name")
     z = [(table.loc[name, "estimate"] - value) / table.loc[name, "se"] for name, value in truth.items()]
     assert np.max(np.abs(z)) < 3.0, dict(zip(truth, np.round(z, 2)))
+
+
+def test_factor_reflection_is_aligned_and_leaves_loglik_unchanged():
+    """eta -> -eta with every loading negated is the same model: the Bayesian aligner undoes it."""
+    from mlmix_pymc.estimate.align import align_draws
+
+    rng = np.random.default_rng(9)
+    df = _data((rng.random((100, 5)) < 0.5).astype(float))
+    model = mm.fma(df, list(df.columns), 2, loadings="class-specific")
+    layout = model.structure.layout
+    theta = rng.normal(0, 0.5, model.n_free)
+    phi = layout.natural(theta)
+    flipped = phi.copy()
+    elements = layout.blocks["floading:f"].index.ravel()
+    flipped[elements] *= -1
+    assert model.loglik(layout.theta_from_natural(flipped), points=21) == pytest.approx(
+        model.loglik(theta, points=21), abs=1e-9)
+    aligned, n_changed = align_draws(model.structure, flipped[None, :], phi)
+    assert n_changed == 1
+    np.testing.assert_allclose(aligned[0], phi, atol=1e-12)

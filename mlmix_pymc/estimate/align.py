@@ -5,7 +5,9 @@ its classes that brings its class-specific parameters closest (sum of squared di
 on the reported scale) to a reference labelling, the ML solution by default. The
 permutation is applied with ``relabel.permute_classes`` (logits re-referenced, random
 class-logit covariances rotated), so an aligned draw has the same likelihood. Class
-variables sharing measurement (``same_measurement``) are permuted together.
+variables sharing measurement (``same_measurement``) are permuted together. Within-level
+factors are then reflected (all loadings negated) when their loadings point away from the
+reference's: the factor's sign is the other label switch of a factor mixture.
 """
 
 from __future__ import annotations
@@ -48,4 +50,22 @@ def align_draws(structure: GraphStructure, draws: np.ndarray, reference: np.ndar
             if best != identity:
                 aligned[s] = permute_classes(structure, aligned[s], {n: np.array(best) for n in names})
                 changed[s] = True
+    changed |= _align_factor_signs(structure, aligned, reference)
     return aligned, int(changed.sum())
+
+
+def _align_factor_signs(structure: GraphStructure, draws: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Reflect within-level factors (eta -> -eta, all its loadings negated: the same likelihood, as
+    eta ~ N(0, psi_c) is symmetric) whose loadings point away from the reference; in place."""
+    flipped = np.zeros(len(draws), dtype=bool)
+    free = ~structure.layout.fixed_mask
+    for latent in structure.unit_latents:
+        for name in latent.factors:
+            elements = structure.layout.blocks[f"floading:{name}"].index.ravel()
+            elements = elements[free[elements]]
+            if not elements.size:
+                continue
+            away = draws[:, elements] @ reference[elements] < 0
+            draws[np.ix_(away, elements)] *= -1.0
+            flipped |= away
+    return flipped
