@@ -200,7 +200,7 @@ def bench_mlmix_case(factory, methods, kind, args, repeats):
             model.fit(starts=(0, 0), max_iter=2, **kw)
             fit_s, runs, res = _timed_fit(lambda: model.fit(starts=starts, **kw), repeats, args.slow)
         theta = np.asarray(res.theta)
-        compiled.set_integration(integration, points)
+        compiled = model.compile(integration, points)  # the fit's own objective
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
             compiled.adapt(theta)

@@ -44,7 +44,8 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     """Per free parameter: ML estimate and SE, posterior mean, sd, equal-tailed interval, r_hat, bulk ESS.
 
     ``idata`` comes from ``Model.sample`` (its ``phi`` is label-aligned to the ML classes).
-    Also the log-likelihood at the ML optimum and at the posterior mean of ``theta``.
+    Also the log-likelihood at the ML optimum and at the posterior mean of ``theta``, the
+    latter integrated as the ML fit was (its method and points).
     """
     from .estimate.bayes import phi_diagnostics
 
@@ -62,4 +63,6 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     })[free].reset_index(drop=True)
     model = ml_result.model
     theta_mean = idata.posterior["theta"].values.reshape(-1, model.n_free).mean(axis=0)
-    return Comparison(table, float(ml_result.loglik), float(model.loglik(theta_mean)))
+    # evaluated with the fit's own integration (method, points), so both values are on one scale
+    at_mean = model.loglik(theta_mean, **ml_result.integration_settings)
+    return Comparison(table, float(ml_result.loglik), float(at_mean))

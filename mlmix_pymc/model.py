@@ -59,29 +59,34 @@ class Model:
         return method, factor_points
 
     def compile(self, integration: str | None = None, points: int | None = None, factor_points: int | None = None):
-        """The compiled objective (log-likelihood, gradient, Hessian, scores), built once per
-        integration rule of the within-level factors and cached; without arguments the one
-        used last. Two-level objectives are set to ``integration`` / ``points`` (default 15)."""
+        """The objective (log-likelihood, gradient, Hessian, scores) for one integration setting.
+
+        Built once per setting and cached (the PyTensor functions of one graph are compiled
+        once and shared); without arguments, the one used last. Two-level models integrate
+        cluster random effects with ``integration`` / ``points`` (default 15); within-level
+        factors use the fixed rule of ``unit_rule_key``.
+        """
         if integration is None and points is None and factor_points is None and self._current is not None:
             return self._compiled[self._current]
-        key = self.unit_rule_key(integration, points, factor_points)
+        unit_key = self.unit_rule_key(integration, points, factor_points)
+        if self.structure.is_two_level:
+            key = (unit_key, integration or "gauss-hermite", 15 if points is None else points)
+        else:
+            key = (unit_key,)
         if key not in self._compiled:
             from .integration import unit_rule
 
-            rule = None if key is None else unit_rule(self.structure.unit_dim, *key)
+            rule = None if unit_key is None else unit_rule(self.structure.unit_dim, *unit_key)
             if self.structure.is_two_level:
-                from .estimate.integrated import CompiledClusterLikelihood
+                from .estimate.integrated import IntegratedObjective
 
-                self._compiled[key] = CompiledClusterLikelihood.for_structure(self.structure, rule)
+                self._compiled[key] = IntegratedObjective(self.structure, key[1], key[2], rule)
             else:
                 from .estimate.compiled import CompiledLikelihood
 
                 self._compiled[key] = CompiledLikelihood(self.structure, rule)
         self._current = key
-        compiled = self._compiled[key]
-        if self.structure.is_two_level and integration is not None:
-            compiled.set_integration(integration, 15 if points is None else points)
-        return compiled
+        return self._compiled[key]
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient at the free-parameter vector ``theta``."""

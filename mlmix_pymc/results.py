@@ -63,6 +63,7 @@ class MLResult:
     method: str = "ml"
     clusters: ClusterInfo | None = None
     model: object = field(default=None, repr=False)  # the Model that was fitted
+    integration_settings: dict = field(default_factory=dict)  # integration, points, factor_points of the fit
 
     # --------------------------------------------------------------- fit indices
     @property

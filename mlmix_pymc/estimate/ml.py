@@ -67,7 +67,8 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         se_method=se, posterior=posterior, prior=class_prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
-        model=model,
+        model=model, integration_settings={"integration": integration, "points": points,
+                                           "factor_points": factor_points},
         clusters=(dataclasses.replace(clusters, labels=model.data.cluster_labels)
                   if model.spec.cluster is not None else None),
     )

@@ -19,7 +19,7 @@ class PosteriorObjective:
         self.prior = prior
         self.structure = compiled.structure
 
-    def __getattr__(self, name):  # adapt, rows, details, set_integration, adapts, ...
+    def __getattr__(self, name):  # adapt, rows, details, adapts, ...
         return getattr(self._compiled, name)
 
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:

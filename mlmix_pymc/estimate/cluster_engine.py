@@ -1,0 +1,112 @@
+"""The compiled two-level graph and the model's data in cluster order.
+
+``ClusterFunctions`` holds the PyTensor functions of one graph (log-likelihood and
+gradient, per-cluster details, derivatives with respect to the nodes). They are pure
+functions of (theta, a chunk's data, nodes, log weights), so identical graphs share them
+(refits of one spec: Monte Carlo replications, bootstrap) through a small cache, and no
+state lives in them. ``ClusterData`` orders the rows by cluster and cuts chunks of whole
+clusters, so one compiled function serves every chunk (memory stays bounded) and every
+single cluster (per-cluster scores).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+
+from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik
+from ..graph.structure import GraphStructure
+
+CACHE_SIZE = 8
+_FUNCTIONS: "OrderedDict[tuple, ClusterFunctions]" = OrderedDict()
+
+
+def graph_signature(structure: GraphStructure, unit_rule=None) -> tuple:
+    """Everything the symbolic two-level graph depends on (not the data values)."""
+    rule = None if unit_rule is None else (unit_rule.method, unit_rule.nodes.tobytes())
+    return structure.signature() + (rule,)
+
+
+class ClusterFunctions:
+    """Compiled functions of the two-level graph of ``structure`` (``graph/cluster_likelihood.py``)."""
+
+    def __init__(self, structure: GraphStructure, unit_rule=None):
+        inputs = ClusterInputs.create(structure)
+        terms = build_cluster_loglik(structure, inputs, unit_rule)
+        self._inputs, self._terms = inputs, terms
+        grad = pytensor.grad(terms.total, inputs.theta)
+        self.value_grad = pytensor.function(inputs.as_list(), [terms.total, grad], on_unused_input="ignore")
+        self.details = pytensor.function(
+            inputs.as_list(),
+            [terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
+             terms.class_prior],
+            on_unused_input="ignore")
+        self._node_derivs = None
+
+    @classmethod
+    def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "ClusterFunctions":
+        """The functions of ``structure``'s graph, compiled once per graph signature."""
+        key = graph_signature(structure, unit_rule)
+        cached = _FUNCTIONS.get(key)
+        if cached is None:
+            cached = _FUNCTIONS[key] = cls(structure, unit_rule)
+            while len(_FUNCTIONS) > CACHE_SIZE:
+                _FUNCTIONS.popitem(last=False)
+        _FUNCTIONS.move_to_end(key)
+        return cached
+
+    def node_derivatives(self, dim: int):
+        """(integrand, d/dz, d2/dz2) of the log integrand at the nodes (Laplace modes), compiled on first use."""
+        if self._node_derivs is None:
+            import pytensor.tensor as pt
+
+            terms, nodes = self._terms.node_terms, self._inputs.nodes
+            grad = pytensor.grad(terms.sum(), nodes)
+            hess = pt.stack([pytensor.grad(grad[..., r].sum(), nodes) for r in range(dim)], axis=-1)
+            self._node_derivs = pytensor.function(self._inputs.as_list(), [terms, grad, hess],
+                                                  on_unused_input="ignore")
+        return self._node_derivs
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Numpy inputs of one chunk of whole clusters (rows sorted by cluster)."""
+
+    clusters: np.ndarray  # global cluster numbers in this chunk
+    arrays: list  # group data..., covariates, row_cluster (local), first_row (local)
+    rows: np.ndarray  # positions of the chunk's rows in the model's row order
+
+
+class ClusterData:
+    """The model's rows sorted by cluster; chunks of whole clusters as graph inputs."""
+
+    def __init__(self, structure: GraphStructure):
+        self.structure = structure
+        codes = structure.cluster_codes
+        self.order = np.argsort(codes, kind="stable")
+        self.n_clusters = int(codes.max()) + 1 if codes.size else 0
+        self.starts = np.searchsorted(codes[self.order], np.arange(self.n_clusters + 1))
+
+    def cluster_chunk(self, first: int, last: int) -> Chunk:
+        """The graph inputs of clusters ``first..last-1``."""
+        st = self.structure
+        rows = self.order[self.starts[first]:self.starts[last]]
+        local = st.cluster_codes[rows] - first
+        first_row = self.starts[first:last] - self.starts[first]
+        arrays = [g.data[rows] for g in st.groups] + [st.covariates[rows], local.astype(np.int64),
+                                                      first_row.astype(np.int64)]
+        return Chunk(np.arange(first, last), arrays, rows)
+
+    def chunks(self, max_rows: int) -> list[Chunk]:
+        """Consecutive chunks of whole clusters with at most ``max_rows`` rows (one cluster at least)."""
+        starts, out, first = self.starts, [], 0
+        while first < self.n_clusters:
+            last = first + 1
+            while last < self.n_clusters and starts[last + 1] - starts[first] <= max_rows:
+                last += 1
+            out.append(self.cluster_chunk(first, last))
+            first = last
+        return out
