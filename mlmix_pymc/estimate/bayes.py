@@ -23,8 +23,6 @@ import warnings
 import numpy as np
 
 from ..errors import SpecificationError
-from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, log_std_normal
-from ..graph.likelihood import build_loglik
 from .align import align_draws
 from .priors import make_prior
 
@@ -37,7 +35,6 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
             points: int = 15, ml_result=None):
     """A ``pm.Model`` of ``model`` (see the module docstring); parameters named as in ML."""
     import pymc as pm
-    import pytensor.tensor as pt
 
     if random_effects not in RANDOM_EFFECTS:
         raise SpecificationError(f"random_effects={random_effects!r} is not one of {RANDOM_EFFECTS}")
@@ -51,30 +48,14 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         else:
             theta = pm.Normal("theta", mu=prior.mean, sigma=prior.sd, dims="free_parameter")
         pm.Deterministic("phi", layout.symbolic_reported(theta), dims="parameter")
-        compiled = model.compile(integration, points) if structure.is_two_level else model.compile()
-        if not structure.is_two_level:
-            terms = build_loglik(structure, theta[None, :], rule=compiled.unit_rule)
-            total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
-        else:
-            chunk = compiled.cluster_chunk(0, compiled.n_clusters)
-            data = [pt.as_tensor_variable(a) for a in chunk.arrays]
-            n_groups = len(structure.groups)
-            dim = compiled.dim
-            if random_effects == "explicit" and dim:
-                pm_model.add_coord("cluster", np.arange(compiled.n_clusters))
-                pm_model.add_coord("effect", [e.name for e in structure.between_model.effects])
-                z = pm.Normal("z", 0.0, 1.0, dims=("cluster", "effect"))
-                nodes = pt.broadcast_to(z[None, :, None, :], (compiled.n_between, compiled.n_clusters, 1, dim))
-                logq = -log_std_normal(nodes)  # the node's own density is z's prior
-            else:
-                if compiled.adapts:
-                    if ml_result is None:
-                        raise SpecificationError("integration='adaptive' in the Bayesian model needs the ML "
-                                                 "result (ml_result=) to place its nodes")
-                    compiled.adapt(ml_result.theta)
-                nodes, logq = pt.as_tensor_variable(compiled.nodes), pt.as_tensor_variable(compiled.logq)
-            inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
-            total = build_cluster_loglik(structure, inputs, compiled.unit_rule).total
+        # integration / points choose the cluster integration; a single-level model keeps its fit's factor rule
+        objective = model.compile(integration, points) if structure.is_two_level else model.compile()
+        z = None
+        if random_effects == "explicit" and objective.dim:
+            pm_model.add_coord("cluster", np.arange(objective.n_clusters))
+            pm_model.add_coord("effect", [e.name for e in structure.between_model.effects])
+            z = pm.Normal("z", 0.0, 1.0, dims=("cluster", "effect"))
+        total = objective.symbolic_total(theta, z, None if ml_result is None else ml_result.theta)
         pm.Potential("loglik", total)
     return pm_model
 
@@ -198,10 +179,7 @@ def pointwise_loglik(model, theta: np.ndarray) -> np.ndarray:
     Two-level models use the compiled likelihood's current nodes: after ``to_pymc`` those of
     the Bayesian model (adaptive nodes stay where they were placed at the ML estimate).
     """
-    compiled = model.compile()
-    if model.structure.is_two_level:
-        return compiled.details(theta)["cluster_loglik"]
-    return compiled.rows(theta)[0]
+    return model.compile().pointwise_loglik(theta)
 
 
 def _add_log_likelihood(model, idata) -> None:
@@ -211,7 +189,7 @@ def _add_log_likelihood(model, idata) -> None:
     theta = idata.posterior["theta"].values
     chains, draws, _ = theta.shape
     values = np.array([[pointwise_loglik(model, theta[c, d]) for d in range(draws)] for c in range(chains)])
-    dim = "cluster" if model.structure.is_two_level else "row"
+    dim = model.compile().unit_name
     data = xr.Dataset({"loglik": (("chain", "draw", dim), values)},
                       coords={"chain": idata.posterior.chain, "draw": idata.posterior.draw,
                               dim: np.arange(values.shape[-1])})

@@ -1,8 +1,11 @@
-"""Compiled PyTensor functions of one model: log-likelihood, gradient, Hessian, scores.
+"""The single-level objective: log-likelihood, gradient, Hessian, scores of one model.
 
-The graph is built and compiled once per model and reused by every random start.
-The Hessian and the per-row score function are compiled lazily, only when standard
-errors are asked for.
+The degenerate case of the two-level objective (``integrated.py``) with the same contract
+(``loglik_grad``, ``hessian``, ``scores``, ``class_probabilities``, ``pointwise_loglik``,
+``symbolic_total``, ``adapt``), so estimation and sampling code never branch on the level.
+The graph is built and compiled once per model and reused by every random start; the
+Hessian and the per-row score function are compiled lazily, only when standard errors are
+asked for.
 """
 
 from __future__ import annotations
@@ -10,13 +13,18 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from scipy import special
 
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure
 
 
 class CompiledLikelihood:
-    """Log-likelihood functions of the free-parameter vector ``theta``."""
+    """Log-likelihood functions of the free-parameter vector ``theta`` (single-level model)."""
+
+    unit_name = "row"  # the independent units of the likelihood (``pointwise_loglik``)
+    adapts = False
+    dim = 0  # no cluster random effects
 
     def __init__(self, structure: GraphStructure, rule=None):
         self.structure = structure
@@ -47,6 +55,24 @@ class CompiledLikelihood:
         """Per data row: log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
         idx = self.structure.row_pattern
         return tuple(np.asarray(a)[idx] for a in self._all(np.asarray(theta, dtype=float))[2:])
+
+    def adapt(self, theta: np.ndarray, *args, **kwargs) -> None:
+        """Nothing to place: a single-level model has no cluster integration nodes."""
+
+    def class_probabilities(self, theta: np.ndarray):
+        """Log-likelihood, posterior and model class probabilities per row, and no cluster info."""
+        loglik_rows, log_joint, log_prior = self.rows(theta)
+        posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+        return float(loglik_rows.sum()), posterior, np.exp(log_prior), None
+
+    def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
+        """Log-likelihood of every data row."""
+        return self.rows(theta)[0]
+
+    def symbolic_total(self, theta, z=None, ml_theta=None):
+        """The total log-likelihood as a PyTensor expression of the symbolic ``theta`` (Bayes)."""
+        terms = build_loglik(self.structure, theta[None, :], rule=self.unit_rule)
+        return pt.dot(pt.as_tensor_variable(self.structure.pattern_counts), terms.loglik_rows)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the total log-likelihood (PyTensor second derivatives)."""

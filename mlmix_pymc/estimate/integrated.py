@@ -59,6 +59,8 @@ def _check_points(points) -> int:
 class IntegratedObjective:
     """Two-level log-likelihood of the free-parameter vector ``theta`` for one integration setting."""
 
+    unit_name = "cluster"  # the independent units of the likelihood (``pointwise_loglik``)
+
     def __init__(self, structure: GraphStructure, integration: str = "gauss-hermite", points: int = 15,
                  unit_rule=None, seed: int = 0):
         if integration not in INTEGRATIONS:
@@ -153,6 +155,54 @@ class IntegratedObjective:
             out["class_post"][:, chunk.rows] = cpost
             out["class_prior"][:, chunk.rows] = cprior
         return out
+
+    def class_probabilities(self, theta: np.ndarray):
+        """Log-likelihood, posterior and model class probabilities per row, and the cluster info."""
+        from ..results import ClusterInfo
+
+        structure = self.structure
+        self.adapt(theta)
+        det = self.details(theta)
+        codes = structure.cluster_codes
+        d_post, d_prior = np.exp(det["d_log_post"]), np.exp(det["d_log_prior"])
+        posterior = np.einsum("nd,dnk->nk", d_post[codes], det["class_post"])
+        prior = np.einsum("nd,dnk->nk", d_prior[codes], det["class_prior"])
+        info = ClusterInfo(labels=(), codes=codes, integration=self.integration, points=self.points,
+                           between_prior=d_prior if structure.between is not None else None,
+                           between_posterior=d_post if structure.between is not None else None,
+                           adaptive_failed=self.adaptive_failed)
+        return float(det["cluster_loglik"].sum()), posterior, prior, info
+
+    def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
+        """Log-likelihood of every cluster (random effects integrated at the current nodes)."""
+        return self.details(theta)["cluster_loglik"]
+
+    def symbolic_total(self, theta, z=None, ml_theta=None):
+        """The total log-likelihood as a PyTensor expression of the symbolic ``theta`` (Bayes).
+
+        ``z`` (J, dim), when given, are explicit standard-normal random effects (one node per
+        cluster, its density left to z's prior); otherwise the objective's nodes are constants
+        of the graph (adaptive nodes are placed at ``ml_theta`` first).
+        """
+        import pytensor.tensor as pt
+
+        from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, log_std_normal
+
+        chunk = self.cluster_chunk(0, self.n_clusters)
+        data = [pt.as_tensor_variable(a) for a in chunk.arrays]
+        n_groups = len(self.structure.groups)
+        if z is not None and self.dim:
+            nodes = pt.broadcast_to(z[None, :, None, :], (self.n_between, self.n_clusters, 1, self.dim))
+            logq = -log_std_normal(nodes)  # the node's own density is z's prior
+        else:
+            if self.adapts:
+                if ml_theta is None:
+                    raise SpecificationError("integration='adaptive' in the Bayesian model needs the ML "
+                                             "result (ml_result=) to place its nodes")
+                self.adapt(ml_theta)
+            nodes, logq = pt.as_tensor_variable(self.nodes), pt.as_tensor_variable(self.logq)
+        inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
+        return build_cluster_loglik(self.structure, inputs, self.unit_rule).total
 
     # ------------------------------------------------------------ node placement
     def adapt(self, theta: np.ndarray, max_rounds: int = 30, tol: float = 1e-6) -> None:

@@ -6,13 +6,12 @@ import dataclasses
 import warnings
 
 import numpy as np
-from scipy import special
 from threadpoolctl import threadpool_limits
 
 from ..errors import SpecificationError
 from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
-from ..results import ClusterInfo, MLResult
+from ..results import MLResult
 from .optimize import run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
@@ -85,22 +84,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
 
 def class_probabilities(compiled, theta):
     """Log-likelihood, posterior and model class probabilities per row (and per cluster info)."""
-    structure = compiled.structure
-    if not structure.is_two_level:
-        loglik_rows, log_joint, log_prior = compiled.rows(theta)
-        posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
-        return float(loglik_rows.sum()), posterior, np.exp(log_prior), None
-    compiled.adapt(theta)
-    det = compiled.details(theta)
-    codes = structure.cluster_codes
-    d_post, d_prior = np.exp(det["d_log_post"]), np.exp(det["d_log_prior"])
-    posterior = np.einsum("nd,dnk->nk", d_post[codes], det["class_post"])
-    prior = np.einsum("nd,dnk->nk", d_prior[codes], det["class_prior"])
-    info = ClusterInfo(labels=(), codes=codes, integration=compiled.integration, points=compiled.points,
-                       between_prior=d_prior if structure.between is not None else None,
-                       between_posterior=d_post if structure.between is not None else None,
-                       adaptive_failed=compiled.adaptive_failed)
-    return float(det["cluster_loglik"].sum()), posterior, prior, info
+    return compiled.class_probabilities(theta)
 
 
 def _start_warnings(outcome) -> list[str]:
@@ -132,8 +116,7 @@ def _order_classes(model, compiled, theta, loglik, probabilities):
         return theta, False
     phi = permute_classes(structure, structure.layout.natural(theta), perms)
     new_theta = structure.layout.theta_from_natural(phi)
-    if structure.is_two_level:
-        compiled.adapt(new_theta)  # adaptive nodes belong to between classes: move them along
+    compiled.adapt(new_theta)  # adaptive nodes belong to between classes: move them along
     new_ll = compiled.loglik(new_theta)
     # relabelling rotates random class-logit intercepts, which moves the quadrature nodes a little:
     # allow the integration error there; a labelling bug changes the likelihood by far more
@@ -141,8 +124,7 @@ def _order_classes(model, compiled, theta, loglik, probabilities):
     tol = max(1e-2, 1e-5 * abs(loglik)) if integrated else 1e-6 * max(1.0, abs(loglik))
     if abs(new_ll - loglik) > tol:
         warnings.warn("class reordering changed the loglikelihood; classes left in estimation order", stacklevel=4)
-        if structure.is_two_level:
-            compiled.adapt(theta)  # the nodes back at the kept solution (standard errors use them)
+        compiled.adapt(theta)  # the nodes back at the kept solution (standard errors use them)
         return theta, False
     return new_theta, True
 

@@ -134,6 +134,15 @@ def measurement_terms(structure: GraphStructure, phi, group_data, per_row: bool,
     return out
 
 
+def on_joint(tensor, index: np.ndarray, last_axes: int = 1):
+    """``tensor[..., index]`` on the last axis, skipped when ``index`` is the identity (one class
+    variable: its classes are the joint classes), which saves an advanced-indexing op and its
+    gradient in the common case."""
+    if np.array_equal(index, np.arange(len(index))) and tensor.type.shape[-1] in (len(index), None):
+        return tensor
+    return tensor[..., index]
+
+
 def within_log_prior(structure: GraphStructure, phi, cv, logits, d: int | None = None, b_rows=None):
     """log P(C = k | x, parent, D = d, b) gathered on the joint classes, (n|R, Q|1, J).
 
@@ -157,7 +166,7 @@ def within_log_prior(structure: GraphStructure, phi, cv, logits, d: int | None =
         gamma = layout.gather(phi, f"transition:{cv.name}")  # (R, K, Kp)
         table = table[:, :, None, :] + gamma.dimshuffle(0, "x", 2, 1)  # (n|R, Q|1, Kp, K)
         return pt.special.log_softmax(table, axis=-1)[:, :, structure.joint_map[cv.parent], jm]
-    return pt.special.log_softmax(table, axis=-1)[:, :, jm]
+    return on_joint(pt.special.log_softmax(table, axis=-1), jm)
 
 
 def unit_log_joint(structure: GraphStructure, phi, group_data, per_row: bool, x=None, b_rows=None,
@@ -169,12 +178,18 @@ def unit_log_joint(structure: GraphStructure, phi, group_data, per_row: bool, x=
     """
     logf = measurement_terms(structure, phi, group_data, per_row, x, b_rows, rule)
     between = structure.between
-    log_prior, log_f = pt.zeros((1, 1, 1)), pt.zeros((1, 1, 1))
+    log_prior, log_f = None, None
     for cv in structure.within_vars:
         logits = class_logits(structure, phi, cv, per_row, x)
-        log_prior = log_prior + within_log_prior(structure, phi, cv, logits, d, b_rows)
+        prior = within_log_prior(structure, phi, cv, logits, d, b_rows)
+        log_prior = prior if log_prior is None else log_prior + prior
         if cv.name in logf:
-            log_f = log_f + logf[cv.name][:, :, structure.joint_map[cv.name]]
+            term = on_joint(logf[cv.name], structure.joint_map[cv.name])
+            log_f = term if log_f is None else log_f + term
+    if log_prior is None:  # no within-level class variable (a between-level class only)
+        log_prior = pt.zeros((1, 1, 1))
+    if log_f is None:
+        log_f = pt.zeros((1, 1, 1))
     between_term = logf[between.name][:, :, d] if between is not None and between.name in logf else 0.0
     return log_prior + log_f, log_prior, between_term
 
