@@ -36,14 +36,14 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import SpecificationError
+from ..families import REGISTRY
 
-GROUPS = ("threshold", "increment", "intercept", "slope", "transition", "item slope", "between regression",
-          "mean", "variance", "covariance", "covariance off-diagonal", "loading", "factor variance", "log rate",
-          "nominal intercept")
-DEFAULT_SD = {"threshold": 2.5, "increment": 1.5, "intercept": 2.5, "slope": 2.5, "transition": 2.5,
-              "item slope": 2.5, "between regression": 2.5, "mean": 10.0, "variance": 1.5, "covariance": 1.0,
-              "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0, "log rate": 2.5,
-              "nominal intercept": 2.5}
+# Structural groups here; each indicator family declares the defaults of its own parameter
+# groups (``Family.prior_sd``: thresholds, means, variances, log rates, nominal intercepts).
+STRUCTURAL_SD = {"intercept": 2.5, "slope": 2.5, "transition": 2.5, "item slope": 2.5, "between regression": 2.5,
+                 "covariance": 1.0, "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0}
+DEFAULT_SD = {**STRUCTURAL_SD, **{group: sd for fam in dict.fromkeys(REGISTRY.values()) for group, sd in fam.prior_sd.items()}}
+GROUPS = tuple(DEFAULT_SD)
 
 
 @dataclass(frozen=True)

@@ -18,23 +18,12 @@ Parameters live in *blocks* of the ``ParameterLayout`` with the class on the fir
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytensor.tensor as pt
 
 LOG_2PI = float(np.log(2 * np.pi))
 THRESHOLD_BOUND = 15.0  # thresholds and logits that run off are held at +-15, as Mplus does
 MAX_INCREMENT = float(np.log(30.0))
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One parameter block of a measurement group: shape after (K, P), transform, bounds, names."""
-
-    role: str
-    group: str  # ParamInfo.group: threshold | mean | variance | log rate | nominal intercept
-    extra: int  # size of the axis after (K, P); 0 for none
 
 
 class Family:
