@@ -116,3 +116,18 @@ def test_yaml_key_on_is_not_a_boolean():
     spec = ModelSpec.from_yaml(text)
     assert spec.random_effects[0].on == ("w",) and spec.random_by_class is False
     assert ModelSpec.from_yaml(spec.to_yaml()) == spec
+
+
+def test_spec_with_factors_and_new_families_round_trips_yaml():
+    from mlmix_pymc.spec import Factor
+
+    spec = ModelSpec((ClassVariable("c", 2),),
+                     (Indicator("u1"), Indicator("u2"), Indicator("k", "poisson"), Indicator("n", "nominal")),
+                     factors=(Factor("f", ("u1", "u2", "k"), "class-specific"),))
+    again = ModelSpec.from_yaml(spec.to_yaml())
+    assert again == spec
+    with pytest.raises(mm.SpecificationError, match="indicator 'n' of family 'nominal' cannot load on a factor"):
+        ModelSpec((ClassVariable("c", 2),), (Indicator("u1"), Indicator("n", "nominal")),
+                  factors=(Factor("f", ("u1", "n")),))
+    with pytest.raises(mm.SpecificationError, match="factor 'f' names unknown indicator 'zz'"):
+        ModelSpec((ClassVariable("c", 2),), (Indicator("u1"),), factors=(Factor("f", ("u1", "zz")),))
