@@ -60,3 +60,18 @@ def integers_or_dash(table, columns):
     for col in columns:
         if col in table:
             table[col] = table[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+
+
+def timed_runs(fn, repeats, slow):
+    """Median wall time of ``fn`` over ``repeats`` runs (one run if the first is slower than ``slow`` s)."""
+    import statistics
+    import time
+
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        if times[0] > slow:
+            break
+    return statistics.median(times), len(times), out

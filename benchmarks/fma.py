@@ -72,14 +72,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import add_threads_option, apply_threads, integers_or_dash, machine_line
+from _common import add_threads_option, apply_threads, integers_or_dash, machine_line, timed_runs
 
 DATA_SEED = 20240610
 FMA_CASES = {"a_1000x5": (1000, 5, 2.0), "a_7326x17": (7326, 17, 20.0)}  # n, items, target fit_s
@@ -139,16 +138,7 @@ def loglik_2pl(y, a, b, points=COMPARE_POINTS):
 
 
 # --------------------------------------------------------------------------- timing
-def _timed(fn, repeats, slow):
-    """Median wall time of ``fn`` over ``repeats`` runs (one run if the first exceeds ``slow``)."""
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if times[0] > slow:
-            break
-    return statistics.median(times), len(times), out
+_timed = timed_runs  # benchmarks/_common.py
 
 
 def _quad_kwargs(args):

@@ -71,7 +71,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,7 +79,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca
+from _common import (add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca,
+                     timed_runs)
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10
@@ -158,16 +158,7 @@ def make_case(name):
 
 
 # --------------------------------------------------------------------------- mlmix
-def _timed_fit(fn, repeats, slow):
-    """Median wall time of ``fn`` over ``repeats`` runs (one run if the first is slower than ``slow``)."""
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if times[0] > slow:
-            break
-    return statistics.median(times), len(times), out
+_timed_fit = timed_runs  # benchmarks/_common.py
 
 
 def _evals_per_s(compiled, theta, seconds, min_calls=5):
