@@ -64,12 +64,13 @@ def factor_scores(result) -> pd.DataFrame:
     if len(structure.within_vars) != 1:
         raise SpecificationError("factor scores need a model with one within-level class variable")
     (latent,) = structure.unit_latents
-    compiled = result.model.compile()
-    post = compiled.factor_posterior(result.theta)  # (n, K, Rn)
+    compiled = result.model.compile(**result.integration_settings)  # the fit's own rule / nodes
+    post, z = compiled.factor_posterior(result.theta)  # (n, K, Rn); (Rn, m) or (n, K, Rn, m)
     scale = np.sqrt(result.phi[latent.variances])  # (K|1, m)
-    eta = scale[:, None, :] * compiled.unit_rule.nodes[None, :, :]  # (K|1, Rn, m)
-    mean = np.einsum("nkr,krm->nm", post, np.broadcast_to(eta, post.shape[1:] + (latent.dim,)))
-    second = np.einsum("nkr,krm->nm", post, np.broadcast_to(eta**2, post.shape[1:] + (latent.dim,)))
+    eta = scale[:, None, :] * z if z.ndim == 2 else scale[None, :, None, :] * z
+    eta = np.broadcast_to(eta, post.shape + (latent.dim,))
+    mean = np.einsum("nkr,nkrm->nm", post, eta)
+    second = np.einsum("nkr,nkrm->nm", post, eta**2)
     sd = np.sqrt(np.maximum(second - mean**2, 0.0))
     cols = {}
     for a, name in enumerate(latent.factors):

@@ -229,19 +229,23 @@ def shift_scale(rule: QuadratureRule, mean, chol):
 # Within-level (unit) factors are integrated with fixed nodes shared by every row, so that a
 # group's log densities at all nodes are one matrix product (``graph/unit.py``). Defaults per
 # number of factors, checked against brute force in tests/test_fma.py.
-UNIT_METHODS = METHODS
+UNIT_METHODS = METHODS + ("adaptive",)
 DEFAULT_UNIT_POINTS = {1: 41, 2: 21, 3: 11}
+DEFAULT_ADAPTIVE_UNIT_POINTS = {1: 11, 2: 7, 3: 5}
 
 
 def unit_rule(dim: int, integration: str = "gauss-hermite", points: int | None = None, seed: int = 0):
-    """The fixed rule for ``dim`` within-level factors (None when ``dim`` is 0).
+    """The rule for ``dim`` within-level factors (None when ``dim`` is 0).
 
-    ``integration`` ``"adaptive"`` or ``"laplace"`` (which place nodes per cluster) use
-    Gauss-Hermite here: within-level factors are always integrated on fixed nodes.
+    ``"adaptive"`` gives the Gauss-Hermite rule that ``estimate/compiled.py`` moves to every
+    row's and class's posterior (single-level models); ``"laplace"`` uses fixed Gauss-Hermite.
     """
     if dim == 0:
         return None
-    method = integration if integration in UNIT_METHODS else "gauss-hermite"
+    method = integration if integration in METHODS else "gauss-hermite"
     if points is None:
-        points = DEFAULT_UNIT_POINTS.get(dim, 7) if method != "qmc" else 2 ** (8 + 2 * dim)
+        if integration == "adaptive":
+            points = DEFAULT_ADAPTIVE_UNIT_POINTS.get(dim, 3)
+        else:
+            points = DEFAULT_UNIT_POINTS.get(dim, 7) if method != "qmc" else 2 ** (8 + 2 * dim)
     return make_rule(method, dim, points, seed=seed)

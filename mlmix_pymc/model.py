@@ -48,12 +48,16 @@ class Model:
 
         ``factor_points`` sets the points per dimension; in a single-level model ``points``
         does too (its only integral). ``None`` takes the defaults of ``integration.py``.
+        ``"adaptive"`` places the nodes per row and class (single-level models with one class
+        variable carrying factors; otherwise Gauss-Hermite).
         """
         if self.structure.unit_dim == 0:
             return None
         from .integration import UNIT_METHODS
 
         method = integration if integration in UNIT_METHODS else "gauss-hermite"
+        if method == "adaptive" and (self.structure.is_two_level or len(self.structure.unit_latents) > 1):
+            method = "gauss-hermite"  # adaptive factor nodes: single-level, one class variable with factors
         if factor_points is None and not self.structure.is_two_level:
             factor_points = points
         return method, factor_points
@@ -84,7 +88,8 @@ class Model:
             else:
                 from .estimate.compiled import CompiledLikelihood
 
-                self._compiled[key] = CompiledLikelihood(self.structure, rule)
+                self._compiled[key] = CompiledLikelihood(self.structure, rule,
+                                                         adaptive=unit_key is not None and unit_key[0] == "adaptive")
         self._current = key
         return self._compiled[key]
 
@@ -105,8 +110,7 @@ class Model:
         """
         theta = self.theta_from_values(values)
         compiled = self.compile(integration, points, factor_points)
-        if self.structure.is_two_level:
-            compiled.adapt(theta)
+        compiled.adapt(theta)  # adaptive nodes at these values (a no-op for fixed rules)
         return compiled.loglik(theta)
 
     @property

@@ -6,6 +6,12 @@ The degenerate case of the two-level objective (``integrated.py``) with the same
 The graph is built and compiled once per model and reused by every random start; the
 Hessian and the per-row score function are compiled lazily, only when standard errors are
 asked for.
+
+Within-level factors are integrated by the fixed rule ``unit_rule``, or, with
+``adaptive=True``, by that Gauss-Hermite rule moved to every row's and class's posterior
+of the factors (mean and Cholesky factor of the covariance, from a fine grid, iterated;
+``node_placement.py``). As for cluster random effects, the nodes are held fixed while the
+optimizer runs and re-adapted between runs (``optimize.maximize``).
 """
 
 from __future__ import annotations
@@ -17,34 +23,105 @@ from scipy import special
 
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure
+from ..graph.unit import RowNodes
+from ..integration import make_rule, shift_scale
+from . import node_placement
+
+START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
 
 
 class CompiledLikelihood:
     """Log-likelihood functions of the free-parameter vector ``theta`` (single-level model)."""
 
     unit_name = "row"  # the independent units of the likelihood (``pointwise_loglik``)
-    adapts = False
     dim = 0  # no cluster random effects
 
-    def __init__(self, structure: GraphStructure, rule=None):
+    def __init__(self, structure: GraphStructure, rule=None, adaptive: bool = False):
         self.structure = structure
-        self.unit_rule = rule  # fixed nodes of the within-level factors (None without factors)
+        self.unit_rule = rule  # nodes of the within-level factors (None without factors)
+        self.adapts = bool(adaptive and rule is not None)
         theta = pt.vector("theta")
-        terms = build_loglik(structure, theta[None, :], rule=rule)
-        total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         self._theta = theta
+        self._extra = []  # per-row factor nodes (adaptive): graph inputs after theta
+        graph_rule = rule
+        if self.adapts:
+            (latent,) = structure.unit_latents
+            self._n_classes = structure.class_var(latent.class_var).n_classes
+            self._extra = [pt.tensor4("unit_z"), pt.tensor3("unit_log_weights")]
+            graph_rule = RowNodes(*self._extra)
+            self._set_row_nodes(*self._broadcast(rule))
+        self._graph_rule = graph_rule
+        terms = build_loglik(structure, theta[None, :], rule=graph_rule)
+        total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
         self._grad = pytensor.grad(total, theta)
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model
-        self._all = pytensor.function([theta], [total, self._grad, terms.loglik_rows, terms.log_joint,
-                                                terms.log_prior], on_unused_input="ignore")
+        self._all = pytensor.function([theta, *self._extra], [total, self._grad, terms.loglik_rows,
+                                                              terms.log_joint, terms.log_prior],
+                                      on_unused_input="ignore")
         self._hess = None
         self._scores = None
         self._factor_posterior = None
+        self._node_terms = None
 
+    # ------------------------------------------------------------ adaptive factor nodes
+    def _broadcast(self, rule):
+        """A fixed rule as per-row nodes: (n, K, Rn, m) and (n, K, Rn)."""
+        shape = (self.structure.n_patterns, self._n_classes)
+        return (np.broadcast_to(rule.nodes, shape + rule.nodes.shape).copy(),
+                np.broadcast_to(rule.log_weights, shape + rule.log_weights.shape).copy())
+
+    def _set_row_nodes(self, z, log_weights) -> None:
+        self.unit_z, self.unit_log_weights = z, log_weights
+
+    def _args(self, theta) -> list:
+        theta = np.asarray(theta, dtype=float)
+        return [theta, self.unit_z, self.unit_log_weights] if self.adapts else [theta]
+
+    def adapt(self, theta: np.ndarray, max_rounds: int = 20, tol: float = 1e-6) -> None:
+        """Move the factor nodes to every row's and class's posterior at ``theta`` (adaptive only)."""
+        if not self.adapts:
+            return
+        if self._node_terms is None:
+            from ..graph.likelihood import build_factor_node_terms
+
+            terms = build_factor_node_terms(self.structure, self._theta, self._graph_rule)
+            self._node_terms = pytensor.function([self._theta, *self._extra], terms, on_unused_input="ignore")
+        dim = self.unit_rule.dim
+        theta = np.asarray(theta, dtype=float)
+        z, log_w = self._broadcast(make_rule("gauss-hermite", dim, START_GRID_POINTS.get(dim, 7)))
+        mean, chol = node_placement.posterior_moments(np.asarray(self._node_terms(theta, z, log_w)), z)
+        z, log_w = self._shifted(mean, chol)
+        for _ in range(max_rounds):
+            new_mean, new_chol = node_placement.posterior_moments(np.asarray(self._node_terms(theta, z, log_w)), z)
+            change = max(np.max(np.abs(new_mean - mean)), np.max(np.abs(new_chol - chol)))
+            mean, chol = new_mean, new_chol
+            z, log_w = self._shifted(mean, chol)
+            if change < tol:
+                break
+        self._set_row_nodes(z, log_w)
+
+    def loglik_with_points(self, theta: np.ndarray, points: int) -> float:
+        """The log-likelihood at ``theta`` with adaptive factor nodes of another size (a check of
+        the integration error; the compiled graph takes nodes of any number)."""
+        kept = self.unit_rule, self.unit_z, self.unit_log_weights
+        try:
+            self.unit_rule = make_rule("gauss-hermite", kept[0].dim, points)
+            self.adapt(theta)
+            return self.loglik(theta)
+        finally:
+            self.unit_rule, self.unit_z, self.unit_log_weights = kept
+
+    def _shifted(self, mean: np.ndarray, chol: np.ndarray):
+        """The rule at mean + chol z per (row, class), vectorized over both."""
+        n, k, dim = mean.shape
+        z, log_w = shift_scale(self.unit_rule, mean.reshape(-1, dim), chol.reshape(-1, dim, dim))
+        return z.reshape(n, k, -1, dim), log_w.reshape(n, k, -1)
+
+    # ------------------------------------------------------------ values
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Total log-likelihood and its gradient at ``theta``."""
-        ll, g = self._all(np.asarray(theta, dtype=float))[:2]
+        ll, g = self._all(*self._args(theta))[:2]
         return float(ll), np.asarray(g)
 
     def loglik(self, theta: np.ndarray) -> float:
@@ -54,13 +131,11 @@ class CompiledLikelihood:
     def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per data row: log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
         idx = self.structure.row_pattern
-        return tuple(np.asarray(a)[idx] for a in self._all(np.asarray(theta, dtype=float))[2:])
-
-    def adapt(self, theta: np.ndarray, *args, **kwargs) -> None:
-        """Nothing to place: a single-level model has no cluster integration nodes."""
+        return tuple(np.asarray(a)[idx] for a in self._all(*self._args(theta))[2:])
 
     def class_probabilities(self, theta: np.ndarray):
         """Log-likelihood, posterior and model class probabilities per row, and no cluster info."""
+        self.adapt(theta)
         loglik_rows, log_joint, log_prior = self.rows(theta)
         posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
         return float(loglik_rows.sum()), posterior, np.exp(log_prior), None
@@ -70,16 +145,25 @@ class CompiledLikelihood:
         return self.rows(theta)[0]
 
     def symbolic_total(self, theta, z=None, ml_theta=None):
-        """The total log-likelihood as a PyTensor expression of the symbolic ``theta`` (Bayes)."""
-        terms = build_loglik(self.structure, theta[None, :], rule=self.unit_rule)
+        """The total log-likelihood as a PyTensor expression of the symbolic ``theta`` (Bayes).
+
+        Adaptive factor nodes are placed at ``ml_theta`` and become constants of the graph.
+        """
+        rule = self.unit_rule
+        if self.adapts:
+            if ml_theta is not None:
+                self.adapt(ml_theta)
+            rule = RowNodes(pt.as_tensor_variable(self.unit_z), pt.as_tensor_variable(self.unit_log_weights))
+        terms = build_loglik(self.structure, theta[None, :], rule=rule)
         return pt.dot(pt.as_tensor_variable(self.structure.pattern_counts), terms.loglik_rows)
 
+    # ------------------------------------------------------------ standard errors
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the total log-likelihood (PyTensor second derivatives)."""
         if self._hess is None:
             h = pytensor.gradient.jacobian(self._grad, self._theta)
-            self._hess = pytensor.function([self._theta], h, on_unused_input="ignore")
-        return np.asarray(self._hess(np.asarray(theta, dtype=float)))
+            self._hess = pytensor.function([self._theta, *self._extra], h, on_unused_input="ignore")
+        return np.asarray(self._hess(*self._args(theta)))
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per data row scores d log L_i / d theta, shape (n, n_free).
@@ -89,18 +173,24 @@ class CompiledLikelihood:
         """
         if self._scores is None:
             rows = pt.matrix("theta_rows")
-            terms = build_loglik(self.structure, rows, per_row=True, rule=self.unit_rule)
+            terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule)
             g = pytensor.grad(terms.loglik_rows.sum(), rows)
-            self._scores = pytensor.function([rows], g, on_unused_input="ignore")
+            self._scores = pytensor.function([rows, *self._extra], g, on_unused_input="ignore")
         n = self.structure.n_patterns
-        per_pattern = np.asarray(self._scores(np.tile(np.asarray(theta, dtype=float), (n, 1))))
+        args = self._args(theta)
+        per_pattern = np.asarray(self._scores(np.tile(args[0], (n, 1)), *args[1:]))
         return per_pattern[self.structure.row_pattern]
 
-    def factor_posterior(self, theta: np.ndarray) -> np.ndarray:
-        """Per data row, posterior weights of (class, factor node), (n, K, Rn) (factor scores)."""
+    def factor_posterior(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per data row, posterior weights of (class, factor node) (n, K, Rn) and the nodes'
+        standard-normal values, (Rn, m) or per row (n, K, Rn, m) (factor scores)."""
         if self._factor_posterior is None:
             from ..graph.likelihood import build_factor_posterior
 
-            logp = build_factor_posterior(self.structure, self._theta, self.unit_rule)
-            self._factor_posterior = pytensor.function([self._theta], pt.exp(logp), on_unused_input="ignore")
-        return np.asarray(self._factor_posterior(np.asarray(theta, dtype=float)))[self.structure.row_pattern]
+            logp = build_factor_posterior(self.structure, self._theta, self._graph_rule)
+            self._factor_posterior = pytensor.function([self._theta, *self._extra], pt.exp(logp),
+                                                       on_unused_input="ignore")
+        self.adapt(theta)
+        idx = self.structure.row_pattern
+        post = np.asarray(self._factor_posterior(*self._args(theta)))[idx]
+        return post, (self.unit_z[idx] if self.adapts else self.unit_rule.nodes)

@@ -41,6 +41,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     for msg in _start_warnings(outcome):
         warnings.warn(msg, stacklevel=3)
     theta, loglik = outcome.theta, outcome.loglik
+    _check_factor_integration(objective, theta, loglik)
 
     user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
     probabilities = class_probabilities(compiled, theta)
@@ -85,6 +86,22 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
 def class_probabilities(compiled, theta):
     """Log-likelihood, posterior and model class probabilities per row (and per cluster info)."""
     return compiled.class_probabilities(theta)
+
+
+def _check_factor_integration(objective, theta, loglik) -> None:
+    """Adaptive nodes of within-level factors: warn when twice the points change the optimum's
+    log-likelihood. Steep loadings (a binary item with a loading running off to a step) make a
+    factor's posterior skewed, where few adaptive nodes integrate badly and the optimizer can
+    exploit the error."""
+    if not (objective.unit_name == "row" and objective.adapts):
+        return
+    points = 2 * objective.unit_rule.n_points ** (1 / objective.unit_rule.dim) + 1
+    dense = objective.loglik_with_points(theta, int(round(points)))
+    if abs(dense - loglik) > max(1e-3, 1e-7 * abs(loglik)):
+        warnings.warn(f"adaptive integration of the factors is inaccurate at the solution: loglikelihood "
+                      f"{loglik:.4f}, with {int(round(points))} points per dimension {dense:.4f}; a loading may be "
+                      "running off to a step function. Use more points, or integration='gauss-hermite' with "
+                      "many points", stacklevel=4)
 
 
 def _start_warnings(outcome) -> list[str]:

@@ -48,7 +48,17 @@ def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
     return LikelihoodTerms(pt.logsumexp(log_joint, axis=1), log_joint, log_prior)
 
 
-def build_factor_posterior(structure: GraphStructure, theta, rule: QuadratureRule):
+def build_factor_node_terms(structure: GraphStructure, theta, rule):
+    """log w_r + log f(y_i | c, eta_c(z_r)) of the (single) class variable with factors, (n, K, Rn):
+    the integrand whose per-(row, class) moments place adaptive nodes."""
+    phi = structure.layout.symbolic_natural(theta[None, :])
+    node_terms: dict = {}
+    measurement_terms(structure, phi, [g.data for g in structure.groups], False, rule=rule, node_terms=node_terms)
+    (terms,) = node_terms.values()
+    return pt.broadcast_to(terms[:, 0], (structure.n_patterns,) + tuple(terms.shape[2:]))
+
+
+def build_factor_posterior(structure: GraphStructure, theta, rule):
     """Log posterior weights of (class, factor node) per row, (n, K, Rn), for factor scores.
 
     Only for a model whose factors belong to its single within-level class variable:

@@ -8,8 +8,9 @@ random effects b (a node of the cluster integral, or none) and the between class
 over joint classes j of the within-level class variables v. ``log f_v`` is the measurement
 level: the family log densities of v's items (``families/``) and, when v has within-level
 factors, log E_z[ prod_items f(y | c, eta_c(z), b) ] with eta_c = sqrt(psi_c) z and
-z ~ N(0, I_m), integrated by a fixed rule *inside* the sum over classes (eq 36-41: loadings
-and factor variances may depend on the class).
+z ~ N(0, I_m), integrated *inside* the sum over classes (eq 36-41: loadings and factor
+variances may depend on the class) by a fixed rule, or by adaptive nodes per row and class
+(``RowNodes``, single-level models).
 
 Shapes: parameter tensors carry a leading row axis R (R = 1: shared by all rows; R = n: the
 per-row score graph). Row-level results are 3-D (n|1, Q|1, J), Q being the cluster
@@ -18,6 +19,8 @@ assembly, see ``likelihood.py`` and ``cluster_likelihood.py``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytensor.tensor as pt
@@ -49,13 +52,29 @@ def _gather_elements(structure: GraphStructure, phi, index: np.ndarray):
     return padded[:, np.where(index >= 0, index, n_params)]
 
 
-def factor_eta(structure: GraphStructure, phi, group: MeasurementGroup, rule: QuadratureRule):
-    """lambda_cp . eta_c(z_r) for the group's items at the rule's nodes: (R, K|1, Rn, P) (eq 36)."""
+@dataclass(frozen=True)
+class RowNodes:
+    """Adaptive nodes of the within-level factors, per row and class (symbolic graph inputs).
+
+    ``z`` (n, K, Rn, m) standard-normal nodes placed at each row's posterior, ``log_weights``
+    (n, K, Rn) their log weights for E_z[.] (``integration.shift_scale``).
+    """
+
+    z: object
+    log_weights: object
+
+
+def factor_eta(structure: GraphStructure, phi, group: MeasurementGroup, rule):
+    """lambda_cp . eta_c(z_r) for the group's items at the nodes (eq 36): (R, K|1, Rn, P) at a
+    fixed rule's nodes, (n, K, Rn, P) at per-row adaptive nodes (``RowNodes``)."""
     latent = structure.unit_latent(group.class_var)
     loadings = _gather_elements(structure, phi, group.loadings)  # (R, K|1, P, m)
     scale = pt.sqrt(phi[:, latent.variances])  # (R, K|1, m)
-    z = pt.as_tensor_variable(rule.nodes)  # (Rn, m)
-    factors = scale[:, :, None, :] * z[None, None, :, :]  # (R, K|1, Rn, m)
+    if isinstance(rule, RowNodes):
+        factors = scale[:, :, None, :] * rule.z  # (n, K, Rn, m)
+    else:
+        z = pt.as_tensor_variable(rule.nodes)  # (Rn, m)
+        factors = scale[:, :, None, :] * z[None, None, :, :]  # (R, K|1, Rn, m)
     return (loadings[:, :, None, :, :] * factors[:, :, :, None, :]).sum(axis=-1)
 
 
@@ -96,9 +115,10 @@ def group_loglik(structure: GraphStructure, phi, group: MeasurementGroup, data, 
         return term[:, None, :, None]
     if eta_row is None:
         with_nodes = {role: p[:, :, None] for role, p in params.items()}  # (R, K, 1, P[, extra])
-        coef = family.coefficients(with_nodes, eta_fac, group.link)  # (R, K, Rn, P, S)
+        coef = family.coefficients(with_nodes, eta_fac, group.link)  # (R or n, K, Rn, P, S)
         n_classes, n_nodes = coef.shape[1], coef.shape[2]
-        term = contract(data, coef.reshape((coef.shape[0], n_classes * n_nodes, -1)), per_row)  # (n, K*Rn)
+        by_row = per_row or isinstance(rule, RowNodes)  # adaptive nodes differ by row
+        term = contract(data, coef.reshape((coef.shape[0], n_classes * n_nodes, -1)), by_row)  # (n, K*Rn)
         return term.reshape((term.shape[0], n_classes, n_nodes))[:, None, :, :]
     # a one-item regression group (R = 1): the predictor varies by row (and cluster node)
     one = {role: p[0, :, 0] for role, p in params.items()}  # (K[, extra])
@@ -126,7 +146,8 @@ def measurement_terms(structure: GraphStructure, phi, group_data, per_row: bool,
         target[g.class_var] = term if g.class_var not in target else target[g.class_var] + term
     out = {name: term[..., 0] for name, term in plain.items()}
     for name, term in on_nodes.items():  # E_z[prod f]: the factor integral inside the sum over classes
-        integrand = term + pt.as_tensor_variable(rule.log_weights)
+        integrand = term + (rule.log_weights[:, None] if isinstance(rule, RowNodes)
+                            else pt.as_tensor_variable(rule.log_weights))
         integral = pt.logsumexp(integrand, axis=-1)
         if node_terms is not None:
             node_terms[name] = integrand if name not in out else integrand + out[name][..., None]
