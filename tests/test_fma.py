@@ -149,10 +149,11 @@ def test_rasch_equals_long_format_random_intercept_model(lsat):
 
 def test_factor_scores_equal_brute_force_eap():
     rng = np.random.default_rng(8)
-    tau = np.array([[-1.0, 0.0, 0.5, 1.0], [0.5, 1.0, -0.5, 0.0]])
-    lam = np.array([[1.2, 0.9, 1.5, 0.8], [1.2, 0.9, 1.5, 0.8]])
+    p = 10
+    tau = np.stack([np.linspace(-1, 1, p), np.linspace(1, -1, p) + 0.3])
+    lam = np.array([rng.uniform(0.8, 1.5, p)] * 2)
     alpha = np.array([0.2, 0.0])
-    Y, _, _ = ref.simulate_fma(rng, 200, tau, lam, alpha)
+    Y, _, _ = ref.simulate_fma(rng, 300, tau, lam, alpha)
     df = _data(Y)
     df.index = df.index + 1000  # scores are aligned to the input index
     items = list(df.columns)
