@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 ANALYSIS_OPTIONS = ("method", "starts", "seed", "se", "st_iterations", "max_iter", "reorder", "start_values",
-                    "integration", "points")
+                    "integration", "points", "factor_points")
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import mlmix_pymc as mm
 from mlmix_pymc.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +62,19 @@ def test_mlmix_fit_two_level_spec(tmp_path, capsys):
     assert est["y|cb#1"] == pytest.approx(1.0, abs=0.3) and est["y|cb#2"] == pytest.approx(0.0, abs=0.3)
     assert est["y ON x|cb#1"] == pytest.approx(0.2, abs=0.2) and est["y ON x|cb#2"] == pytest.approx(0.8, abs=0.2)
     assert est["var(u)"] == pytest.approx(0.2, abs=0.15)
+
+
+def test_fit_spec_with_a_factor_is_the_2pl(lsat):
+    """A YAML spec with a within-level factor (the 2PL) fits through the CLI path like mm.irt."""
+    from mlmix_pymc.cli import fit_spec
+    from mlmix_pymc.spec import ModelSpec
+
+    items = ["item1", "item2", "item3", "item4", "item5"]
+    text = ("class_variables: [{name: c, n_classes: 1}]\n"
+            f"indicators: {items}\n"
+            f"factors: [{{name: f, indicators: {items}}}]\n"
+            "analysis: {starts: [0, 0], points: 31, se: observed}\n")
+    result = fit_spec(ModelSpec.from_yaml(text), lsat)
+    direct = mm.irt(lsat, items, model="2pl").fit(starts=(0, 0), points=31)
+    assert result.loglik == pytest.approx(direct.loglik, abs=1e-8)
+    assert "f BY item2" in result.summary()
