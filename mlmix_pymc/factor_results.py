@@ -68,6 +68,9 @@ def factor_scores(result) -> pd.DataFrame:
     post, z = compiled.factor_posterior(result.theta)  # (n, K, Rn); (Rn, m) or (n, K, Rn, m)
     scale = np.sqrt(result.phi[latent.variances])  # (K|1, m)
     eta = scale[:, None, :] * z if z.ndim == 2 else scale[None, :, None, :] * z
+    if latent.means is not None:  # eta_c = mu_c + sqrt(psi_c) z
+        mu = np.where(latent.means >= 0, result.phi[np.maximum(latent.means, 0)], 0.0)  # (K, m)
+        eta = eta + (mu[:, None, :] if z.ndim == 2 else mu[None, :, None, :])
     eta = np.broadcast_to(eta, post.shape + (latent.dim,))
     mean = np.einsum("nkr,nkrm->nm", post, eta)
     second = np.einsum("nkr,nkrm->nm", post, eta**2)

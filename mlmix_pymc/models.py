@@ -150,19 +150,21 @@ LOADINGS = ("class-invariant", "class-specific")
 IRT_MODELS = ("rasch", "1pl", "2pl", "grm")
 
 
-def _factors_for(items: list[str], n_factors: int, loadings: str, variance: str) -> tuple[Factor, ...]:
+def _factors_for(items: list[str], n_factors: int, loadings: str, variance: str,
+                 mean: str = "zero") -> tuple[Factor, ...]:
     """Factors f (one) or f1..fm in echelon form: factor a loads on items[a:] (rotation fixed, m <= 3)."""
     if isinstance(n_factors, bool) or not isinstance(n_factors, int) or not 1 <= n_factors <= 3:
         raise SpecificationError(f"n_factors must be 1, 2 or 3, got {n_factors!r}")
     if len(items) <= n_factors:
         raise SpecificationError(f"{n_factors} factor(s) need more than {n_factors} items, got {len(items)}")
     names = ["f"] if n_factors == 1 else [f"f{a + 1}" for a in range(n_factors)]
-    return tuple(Factor(name, tuple(items[a:]), loadings, variance) for a, name in enumerate(names))
+    return tuple(Factor(name, tuple(items[a:]), loadings, variance, mean) for a, name in enumerate(names))
 
 
 def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int = 1,
         loadings: str = "class-invariant", link: str = "logit", family: str | Mapping[str, str] = "binary",
-        covariates: Sequence[str] | None = None, factor_variance: str = "fixed", class_name: str = "c",
+        covariates: Sequence[str] | None = None, factor_variance: str = "fixed", factor_mean: str = "zero",
+        class_name: str = "c",
         cluster: str | None = None, cluster_intercept: bool = False, fixed: Mapping[str, float] | None = None,
         equal: Sequence[Sequence[str]] | None = None) -> Model:
     """Factor mixture analysis / mixture IRT (paper eq 36-37; section 8): LCA with a factor inside classes.
@@ -181,6 +183,8 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
         ``"class-specific"`` (``f BY item|c#k``, eq 36).
     factor_variance : ``"fixed"`` (1 in every class) or ``"class-specific"`` (``var(f)|c#k`` all
         free, first loading fixed at 1 as in Mplus; class-invariant loadings only).
+    factor_mean : ``"zero"`` or ``"class-specific"`` (``[f]|c#k``, last class 0; the items'
+        thresholds become class-invariant: classes differ in where they sit on the factor).
     covariates : predictors of class membership (eq 4 / 37).
     cluster, cluster_intercept : a cluster random intercept ``u`` (``var(u)``) entering every
         item with loading 1 (a two-level IRT: a school effect on ability), integrated over
@@ -206,7 +210,7 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
         indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name) for it in items),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         cluster=cluster, random_effects=effects,
-        factors=_factors_for(items, n_factors, loadings, factor_variance),
+        factors=_factors_for(items, n_factors, loadings, factor_variance, factor_mean),
     )
     return Model(spec, data)
 

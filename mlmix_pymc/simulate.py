@@ -86,12 +86,14 @@ def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFra
 
 
 def _factor_values(structure, phi, classes, n, rng) -> dict:
-    """eta_i = sqrt(psi_c) z_i per class variable with within-level factors, (n, m)."""
+    """eta_i = mu_c + sqrt(psi_c) z_i per class variable with within-level factors, (n, m)."""
     out = {}
     for latent in structure.unit_latents:
         cls = classes[latent.class_var]
         psi = phi[latent.variances]  # (K|1, m)
         out[latent.class_var] = np.sqrt(psi[np.minimum(cls, len(psi) - 1)]) * rng.standard_normal((n, latent.dim))
+        if latent.means is not None:  # eta = mu_c + sqrt(psi_c) z
+            out[latent.class_var] += np.where(latent.means >= 0, phi[np.maximum(latent.means, 0)], 0.0)[cls]
     return out
 
 

@@ -168,6 +168,7 @@ class RandomEffect:
 
 FACTOR_LOADINGS = ("class-invariant", "class-specific", "fixed")
 FACTOR_VARIANCES = ("fixed", "free", "class-specific")
+FACTOR_MEANS = ("zero", "class-specific")
 
 
 @dataclass(frozen=True)
@@ -185,15 +186,24 @@ class Factor:
     variance : ``"fixed"`` (eta ~ N(0, 1) in every class, eq 36), ``"free"`` (one variance,
         ``var(f)``) or ``"class-specific"`` (``var(f)|c#k``, all free, with the first loading
         fixed at 1 to set the scale, as Mplus does; needs class-invariant loadings).
+    mean : ``"zero"`` (every class) or ``"class-specific"`` (``[f]|c#k``, the last class 0):
+        a mixture of factor distributions, which needs class-invariant loadings and makes the
+        factor items' thresholds / means class-invariant (measurement invariance).
     """
 
     name: str
     indicators: tuple[str, ...] = ()
     loadings: str = "class-invariant"
     variance: str = "fixed"
+    mean: str = "zero"
 
     def __post_init__(self):
         object.__setattr__(self, "indicators", tuple(self.indicators))
+        if self.mean not in FACTOR_MEANS:
+            raise SpecificationError(f"mean of factor {self.name!r} must be one of {FACTOR_MEANS}, got {self.mean!r}")
+        if self.mean == "class-specific" and self.loadings == "class-specific":
+            raise SpecificationError(f"factor {self.name!r}: class-specific means need loadings that are not "
+                                     "class-specific")
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise SpecificationError(f"factor name {self.name!r} must be an identifier such as 'f'")
         if not self.indicators:

@@ -269,3 +269,49 @@ def test_adaptive_factor_fit_warns_when_a_loading_runs_off():
     df = _data(Y)
     with pytest.warns(UserWarning, match="adaptive integration of the factors is inaccurate"):
         mm.fma(df, list(df.columns), 2).fit(seed=1, integration="adaptive", se=None)
+
+
+def test_class_specific_factor_means_equal_brute_force():
+    """A mixture of factor distributions: eta | c ~ N(mu_c, psi_c), invariant thresholds and loadings."""
+    rng = np.random.default_rng(40)
+    p = 6
+    tau1 = rng.normal(0, 0.8, p)
+    tau = np.stack([tau1, tau1])
+    lam = np.array([rng.uniform(0.8, 1.6, p)] * 2)
+    lam[:, 0] = 1.0  # first loading fixed with class-specific variances
+    alpha = np.array([0.4, 0.0])
+    fmean, fvar = np.array([1.2, 0.0]), np.array([0.6, 1.4])
+    Y, _, _ = ref.simulate_fma(rng, 300, tau, lam, alpha, fmean=fmean, fvar=fvar)
+    df = _data(Y)
+    items = list(df.columns)
+    model = mm.fma(df, items, 2, factor_mean="class-specific", factor_variance="class-specific")
+    assert "[f]|c#1" in model.parameter_names and "var(f)|c#2" in model.parameter_names
+    values = _values(items, tau, lam, alpha, "class-invariant")
+    values.update({"[f]|c#1": 1.2, "var(f)|c#1": 0.6, "var(f)|c#2": 1.4})
+    expected = ref.fma_loglik(Y, tau, lam, alpha, fmean=fmean, fvar=fvar)
+    assert model.loglik(values, points=61) == pytest.approx(expected, abs=1e-6)
+    # thresholds are class-invariant (one free parameter per item)
+    assert model.n_free == 1 + (p - 1) + 2 + 1 + p
+
+
+@pytest.mark.slow
+def test_class_specific_factor_means_recovered():
+    """Invariant measurement, two classes apart on the factor (mu_1 = 1.5, var 0.5 and 1): within 3 SE."""
+    rng = np.random.default_rng(41)
+    p = 8
+    tau1 = np.linspace(-1.0, 1.5, p)
+    tau = np.stack([tau1, tau1])
+    lam = np.array([np.r_[1.0, rng.uniform(0.8, 1.6, p - 1)]] * 2)
+    alpha = np.array([-0.4, 0.0])
+    Y, _, _ = ref.simulate_fma(rng, 2000, tau, lam, alpha, fmean=np.array([1.5, 0.0]), fvar=np.array([0.5, 1.0]))
+    df = _data(Y)
+    items = list(df.columns)
+    result = mm.fma(df, items, 2, factor_mean="class-specific", factor_variance="class-specific").fit(
+        starts=(20, 5), seed=3, reorder=False)
+    table = result.parameters.set_index("name")
+    assert table.loc["[f]|c#1", "estimate"] > 0  # the generating labelling (estimation order, seed fixed)
+    truth = {"[c#1]": -0.4, "[f]|c#1": 1.5, "var(f)|c#1": 0.5, "var(f)|c#2": 1.0}
+    truth.update({f"f BY {it}": lam[0, q] for q, it in enumerate(items) if q > 0})
+    truth.update({f"{it}$1|c#1": tau1[q] for q, it in enumerate(items)})
+    z = {name: (table.loc[name, "estimate"] - value) / table.loc[name, "se"] for name, value in truth.items()}
+    assert max(abs(v) for v in z.values()) < 3.0, z

@@ -48,6 +48,8 @@ def _corpus():
                                       family={"k1": "poisson", "k2": "poisson", "n1": "nominal"})
     yield "fma class-specific", mm.fma(df, U, 2, loadings="class-specific")
     yield "fma variances", mm.fma(df, U, 3, factor_variance="class-specific")
+    yield "fma means", mm.fma(df, U + ["y1"], 3, factor_mean="class-specific", factor_variance="class-specific",
+                              family={**{u: "binary" for u in U}, "y1": "normal"})
     yield "two-level random logit", mm.lca(df, U, 2, cluster="school", random_intercept=True)
     yield "regression mixture", mm.regression_mixture(df, "y1", "x", 2, cluster="school", random=["intercept"])
     spec = ModelSpec(

@@ -41,7 +41,8 @@ from ..families import REGISTRY
 # Structural groups here; each indicator family declares the defaults of its own parameter
 # groups (``Family.prior_sd``: thresholds, means, variances, log rates, nominal intercepts).
 STRUCTURAL_SD = {"intercept": 2.5, "slope": 2.5, "transition": 2.5, "item slope": 2.5, "between regression": 2.5,
-                 "covariance": 1.0, "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0}
+                 "covariance": 1.0, "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0,
+                 "factor mean": 2.5}
 DEFAULT_SD = {**STRUCTURAL_SD, **{group: sd for fam in dict.fromkeys(REGISTRY.values()) for group, sd in fam.prior_sd.items()}}
 GROUPS = tuple(DEFAULT_SD)
 

@@ -99,6 +99,7 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
         out[icpt] -= out[icpt[-1]]
         if slope.size:
             out[slope] -= out[slope[-1:, :]]
+    _rereference_factor_means(structure, out, perms)
     transform = _random_logit_transform(structure, perms)
     if transform is not None:
         for key in structure.between_model.covariance_keys:
@@ -106,3 +107,29 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
             cov = symmetric_matrix(phi, tri)
             out[tri[tri >= 0]] = (transform @ cov @ transform.T)[tri >= 0]
     return out
+
+
+def _rereference_factor_means(structure: GraphStructure, out: np.ndarray, perms) -> None:
+    """Class-specific factor means after a permutation: the new last class is the reference again.
+
+    mu' = mu - mu_L, and every item absorbs lambda . mu_L in its intercept (thresholds move by
+    -lambda mu_L, means and log rates by +lambda mu_L), which leaves eta and the likelihood
+    unchanged. In place on ``out`` (natural parameters).
+    """
+    for latent in structure.unit_latents:
+        if latent.means is None or latent.class_var not in perms:
+            continue
+        means = latent.means  # (K, m), -1 for a zero mean
+        shift = np.where(means[-1] >= 0, out[np.maximum(means[-1], 0)], 0.0)  # (m,) mu of the new last class
+        if not np.any(shift):
+            continue
+        for a in range(latent.dim):
+            if means[-1, a] >= 0:
+                out[means[:, a]] -= shift[a]
+        for g in structure.groups:
+            if g.class_var != latent.class_var or not g.has_factors or g.family.intercept_role not in g.params:
+                continue
+            lam = np.where(g.loadings[0] >= 0, out[np.maximum(g.loadings[0], 0)], 0.0)  # (P, m), class-invariant
+            index = structure.layout.blocks[g.params[g.family.intercept_role]].index  # (K, P[, extra])
+            delta = g.family.intercept_sign * (lam @ shift)  # (P,)
+            out[index] += delta.reshape((1, -1) + (1,) * (index.ndim - 2))

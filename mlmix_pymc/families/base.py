@@ -42,6 +42,10 @@ class Family:
     takes_linear_predictor = True
     uses_link = False
     prior_sd: dict = {}
+    # the role whose values absorb a shift of the linear predictor (eta + delta), and the sign:
+    # thresholds move by -delta (P(y <= m) = F(tau - eta)), means and log rates by +delta
+    intercept_role: str | None = None
+    intercept_sign = 1.0
 
     # ------------------------------------------------------------ layout
     def add_blocks(self, layout, key: str, cv_name: str, n_classes: int, items, n_categories: int,

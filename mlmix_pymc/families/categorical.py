@@ -63,6 +63,8 @@ class Categorical(Family):
     uses_link = True
     prior_sd = {"threshold": 2.5, "increment": 1.5}
 
+    intercept_role, intercept_sign = "thresholds", -1.0
+
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
         m = n_categories
         names = class_names("{item}${t}", items, cv_name, n_classes, m - 1)

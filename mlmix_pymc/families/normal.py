@@ -21,6 +21,8 @@ class Normal(Family):
     data_kind = "continuous"
     prior_sd = {"mean": 10.0, "variance": 1.5}
 
+    intercept_role, intercept_sign = "means", 1.0
+
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
         mblock = add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
                                  cv_name, items)

@@ -22,6 +22,8 @@ class Poisson(Family):
     data_kind = "count"
     prior_sd = {"log rate": 2.5}
 
+    intercept_role, intercept_sign = "log_rates", 1.0
+
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
         add_class_block(layout, f"lograte:{key}", class_names("[{item}]", items, cv_name, n_classes), "log rate",
                         cv_name, items, bounds=(-30.0, 30.0))

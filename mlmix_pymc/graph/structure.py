@@ -75,13 +75,15 @@ class ClassStructure:
 class UnitLatent:
     """The within-level factors of one class variable, integrated jointly (eq 36-41).
 
-    eta_c = sqrt(psi_c) * z with z ~ N(0, I_m); ``variances`` (K|1, m) holds the phi
-    elements of psi (fixed at 1 unless free or class-specific).
+    eta_c = mu_c + sqrt(psi_c) * z with z ~ N(0, I_m); ``variances`` (K|1, m) holds the phi
+    elements of psi (fixed at 1 unless free or class-specific), ``means`` those of mu_c
+    (class-specific means; otherwise 0).
     """
 
     class_var: str
     factors: tuple[str, ...]
     variances: np.ndarray  # (K|1, m) phi elements
+    means: np.ndarray | None = None  # (K, m) phi elements of class-specific means, -1 for 0; None: all 0
 
     @property
     def dim(self) -> int:
@@ -90,7 +92,8 @@ class UnitLatent:
 
     def signature(self) -> tuple:
         """What the symbolic graph depends on."""
-        return (self.class_var, self.factors, self.variances.tobytes())
+        return (self.class_var, self.factors, self.variances.tobytes(),
+                None if self.means is None else self.means.tobytes())
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,17 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
         loading_of, latent = _add_factors(layout, factors, cv.name, cv.n_classes)
         if latent is not None:
             unit_latents.append(latent)
-        groups.extend(_add_measurement(layout, spec, data, cv.name, cv.n_classes, item_elements, regression_items,
-                                       loading_of))
+        new_groups = _add_measurement(layout, spec, data, cv.name, cv.n_classes, item_elements, regression_items,
+                                      loading_of)
+        invariant = {it for f in factors if f.mean == "class-specific" for it in f.indicators}
+        for g in new_groups:  # class-specific factor means need invariant intercepts (identification)
+            role = g.family.intercept_role
+            for p, item in enumerate(g.items):
+                if item in invariant and role in g.params:
+                    index = layout.blocks[g.params[role]].index[:, p]  # (K[, extra])
+                    for pos in np.ndindex(index.shape[1:]):
+                        layout.add_equality(index[(slice(None),) + pos])
+        groups.extend(new_groups)
     between_model = add_between_model(layout, spec, item_elements) if spec.is_two_level else None
     for group in spec.constraints.same_measurement:
         lists = [[ind.name for ind in spec.indicators_of(v)] for v in group]
@@ -299,7 +311,21 @@ def _add_factors(layout: ParameterLayout, factors, cv_name: str, k: int):
                                      items=np.array([fac.name], dtype=object), transform="log", class_axes={},
                                      fixed=fixed, bounds=(np.log(1e-4), np.log(1e4)))
             variances[:, a] = block.index[0]
-    return loading_of, UnitLatent(cv_name, tuple(f.name for f in factors), variances)
+    means = None
+    if any(f.mean == "class-specific" for f in factors):
+        means = np.full((k, m), -1, dtype=np.int64)
+        for a, fac in enumerate(factors):
+            if fac.mean != "class-specific":
+                continue
+            fixed = np.full(k, np.nan)
+            fixed[-1] = 0.0  # the last class is the reference, as for class logits
+            block = layout.add_block(f"fmean:{fac.name}", np.array([f"[{fac.name}]|{cv_name}#{c}" for c in classes],
+                                                                   dtype=object),
+                                     group="factor mean", class_var=cv_name, classes=classes,
+                                     items=np.array([fac.name] * k, dtype=object), transform="identity",
+                                     class_axes={cv_name: 0}, fixed=fixed)
+            means[:, a] = block.index
+    return loading_of, UnitLatent(cv_name, tuple(f.name for f in factors), variances, means)
 
 
 def _add_measurement(layout, spec, data, cv_name, k, item_elements, regression_items, loading_of):

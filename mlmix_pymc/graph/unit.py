@@ -75,6 +75,8 @@ def factor_eta(structure: GraphStructure, phi, group: MeasurementGroup, rule):
     else:
         z = pt.as_tensor_variable(rule.nodes)  # (Rn, m)
         factors = scale[:, :, None, :] * z[None, None, :, :]  # (R, K|1, Rn, m)
+    if latent.means is not None:  # eta_c = mu_c + sqrt(psi_c) z
+        factors = factors + _gather_elements(structure, phi, latent.means)[:, :, None, :]
     return (loadings[:, :, None, :, :] * factors[:, :, :, None, :]).sum(axis=-1)
 
 
