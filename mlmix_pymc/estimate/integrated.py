@@ -32,7 +32,7 @@ from ..errors import SpecificationError
 from ..graph.structure import GraphStructure
 from ..integration import QuadratureRule, make_rule
 from . import node_placement
-from .cluster_engine import Chunk, ClusterData, ClusterFunctions, graph_signature  # noqa: F401 (re-exported)
+from .cluster_engine import Chunk, ClusterData, ClusterFunctions
 
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
 MAX_CHUNK_CELLS = 2_000_000  # rows x nodes x joint classes evaluated in one call

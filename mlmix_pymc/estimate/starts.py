@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..families import inverse_link
 from ..graph.structure import GraphStructure
 
 

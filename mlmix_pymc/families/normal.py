@@ -24,15 +24,14 @@ class Normal(Family):
     intercept_role, intercept_sign = "means", 1.0
 
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
-        mblock = add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
-                                 cv_name, items)
+        add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
+                        cv_name, items)
         floor = np.log(1e-6 * np.nanvar(values, axis=0))
         vblock = add_class_block(layout, f"variance:{key}", class_names("var({item})", items, cv_name, n_classes),
                                  "variance", cv_name, items, "log", lambda pos: (floor[pos[1]], np.inf))
         for p, it in enumerate(items):
             if it.variance == "class-equal":
                 layout.add_equality(vblock.index[:, p])
-        del mblock
         return {"means": f"mean:{key}", "variances": f"variance:{key}"}
 
     def n_stats(self, n_categories):
