@@ -16,7 +16,7 @@ configure_blas()
 from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
-from .models import fma, from_spec, irt, lca, lta, regression_mixture
+from .models import fma, from_spec, gom, irt, lca, lta, regression_mixture
 from .compare import Comparison, compare
 from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities

@@ -56,6 +56,13 @@ class Model:
         from .integration import UNIT_METHODS
 
         method = integration if integration in UNIT_METHODS else "gauss-hermite"
+        if self.structure.is_gom and integration is None:  # membership logits: the trapezoid rule (below)
+            from .integration import DEFAULT_MEMBERSHIP_POINTS
+
+            dim = self.structure.unit_dim
+            method = "trapezoid" if dim in DEFAULT_MEMBERSHIP_POINTS else "qmc"
+            if points is None and factor_points is None:
+                points = DEFAULT_MEMBERSHIP_POINTS.get(dim)
         if method == "adaptive" and (self.structure.is_two_level or len(self.structure.unit_latents) > 1):
             method = "gauss-hermite"  # adaptive factor nodes: single-level, one class variable with factors
         if factor_points is None and not self.structure.is_two_level:
@@ -100,7 +107,7 @@ class Model:
             raise SpecificationError(f"theta must have shape ({self.n_free},), got {theta.shape}")
         return self.compile().loglik_grad(theta)
 
-    def loglik(self, values, integration: str = "gauss-hermite", points: int | None = None,
+    def loglik(self, values, integration: str | None = None, points: int | None = None,
                factor_points: int | None = None) -> float:
         """Log-likelihood at parameter ``values`` (dict name -> natural value, or ``theta``).
 
@@ -155,7 +162,7 @@ class Model:
     # ------------------------------------------------------------ estimation
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
-            integration: str = "gauss-hermite", points: int | None = None, factor_points: int | None = None,
+            integration: str | None = None, points: int | None = None, factor_points: int | None = None,
             priors=None):
         """Estimate the model.
 
@@ -177,13 +184,16 @@ class Model:
         reorder : order classes by decreasing model-estimated proportion (see
             ``estimate/relabel.py``, random class-logit intercepts re-referenced along);
             skipped with user constraints or start values.
-        integration : two-level models: ``"gauss-hermite"``, ``"adaptive"`` (adaptive
+        integration : two-level models: ``"gauss-hermite"`` (the default), ``"adaptive"`` (adaptive
             Gauss-Hermite; falls back to non-adaptive with a warning if it fails),
             ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5 or more
             dimensions) or ``"laplace"``; see ``estimate/integrated.py``.
         points : integration points per dimension (``qmc``: points in total); default 15 for
             cluster random effects; in a single-level model with within-level factors, the
             factors' points (default 41 / 21 / 11 per dimension for 1 / 2 / 3 factors).
+            Grade-of-membership models default to the trapezoid rule (41 / 31 / 15 points for 1 / 2
+            / 3 dimensions, QMC beyond): on the logistic membership's skewed, step-like integrand
+            it is more accurate than (adaptive) Gauss-Hermite, as the paper's section 10 says.
         factor_points : points per dimension of the within-level factors' fixed rule (two-level
             models with factors; ``integration`` ``"adaptive"`` / ``"laplace"`` use
             Gauss-Hermite for them).

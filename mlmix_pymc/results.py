@@ -64,6 +64,7 @@ class MLResult:
     clusters: ClusterInfo | None = None
     model: object = field(default=None, repr=False)  # the Model that was fitted
     integration_settings: dict = field(default_factory=dict)  # integration, points, factor_points of the fit
+    lca: object = None  # a GoM fit: the nested LCA's result (its start and the log-likelihood beside the GoM's)
 
     # --------------------------------------------------------------- fit indices
     @property

@@ -32,7 +32,8 @@ from .errors import SpecificationError
 
 FAMILIES = ("binary", "ordinal", "normal", "poisson", "nominal")  # families/__init__.py REGISTRY
 LINKS = ("logit", "probit")
-LEVELS = ("within", "between")
+LEVELS = ("within", "between", "item")
+MEMBERSHIPS = ("logistic-normal", "restricted", "dirichlet", "fixed")
 VARIANCES = ("class-specific", "class-equal")
 TARGETS = ("intercept", "slope")
 COVARIANCES = ("full", "diagonal")
@@ -46,12 +47,20 @@ class ClassVariable:
     ----------
     name : identifier used in parameter names, e.g. ``"c"``.
     n_classes : number of classes (>= 1).
-    level : ``"within"`` (C_ij, eq 4) or ``"between"`` (D_j, eq 16-17).
+    level : ``"within"`` (C_ij, eq 4), ``"between"`` (D_j, eq 16-17) or ``"item"`` (a class per
+        item and person, C_ij of the grade-of-membership model, eq 28-35).
     random_intercept : cluster random intercepts on the class logits (eq 10, 15, 30, 34).
     covariates : columns predicting class membership by multinomial logit (eq 4; last
         class is the reference).
     depends_on : name of a parent class variable whose classes shift these logits
         (eq 9 for an LTA, eq 24 for C ~ D).
+    membership : item-level class variables only: the person's membership distribution,
+        ``"logistic-normal"`` (K-1 normal random class logits with a full covariance, eq 30,
+        34), ``"restricted"`` (one normal factor behind the logits, eq 35), ``"dirichlet"``
+        (g_j ~ Dirichlet(alpha), Erosheva) or ``"fixed"`` (no person-level membership
+        latent: the classes of a person's items are independent given the covariates).
+    item_logits : item-level class variables only: item-specific class logits gamma_ik
+        (eq 44; the class intercepts are then fixed at 0).
     """
 
     name: str = "c"
@@ -60,6 +69,8 @@ class ClassVariable:
     random_intercept: bool = False
     covariates: tuple[str, ...] = ()
     depends_on: str | None = None
+    membership: str | None = None
+    item_logits: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", tuple(self.covariates))
@@ -77,6 +88,21 @@ class ClassVariable:
             )
         if len(set(self.covariates)) != len(self.covariates):
             raise SpecificationError(f"duplicate covariate names for class variable {self.name!r}: {self.covariates}")
+        if self.level == "item":
+            if self.membership is None:
+                object.__setattr__(self, "membership", "logistic-normal")
+            if self.membership not in MEMBERSHIPS:
+                raise SpecificationError(f"membership of class variable {self.name!r} must be one of {MEMBERSHIPS}, "
+                                         f"got {self.membership!r}")
+            if self.random_intercept or self.depends_on is not None:
+                raise SpecificationError(f"item-level class variable {self.name!r} cannot have random_intercept or "
+                                         "depends_on (its person-level latent is the membership)")
+            if self.membership == "dirichlet" and (self.covariates or self.item_logits):
+                raise SpecificationError(f"class variable {self.name!r}: covariates and item_logits need a "
+                                         "logistic-normal, restricted or fixed membership, not 'dirichlet'")
+        elif self.membership is not None or self.item_logits:
+            raise SpecificationError(f"membership and item_logits belong to item-level class variables "
+                                     f"(level='item'); class variable {self.name!r} has level {self.level!r}")
 
 
 @dataclass(frozen=True)
@@ -320,8 +346,27 @@ class ModelSpec:
                 raise SpecificationError(
                     f"same_measurement group {list(group)} needs equal n_classes and equal numbers of indicators"
                 )
+        self._check_membership()
         self._check_two_level(by_name)
         self._check_factors(by_name)
+
+    def _check_membership(self) -> None:
+        """A grade-of-membership model (item-level class variable, eq 28-35) is single-level and alone."""
+        item_level = [cv for cv in self.class_variables if cv.level == "item"]
+        if not item_level:
+            return
+        if len(self.class_variables) > 1:
+            raise SpecificationError(f"item-level class variable {item_level[0].name!r} must be the model's only "
+                                     "class variable (person-level classes beside a grade of membership are not "
+                                     "supported)")
+        if self.cluster is not None or self.random_effects:
+            raise SpecificationError("a grade-of-membership model (level='item') is single-level: cluster= and "
+                                     "random effects are not supported")
+
+    @property
+    def membership_class_variable(self) -> ClassVariable | None:
+        """The item-level class variable of a grade-of-membership model (eq 28), if any."""
+        return next((cv for cv in self.class_variables if cv.level == "item"), None)
 
     def _check_factors(self, by_name) -> None:
         """Within-level factors: known indicators of one class variable, families with a linear predictor."""
@@ -349,7 +394,7 @@ class ModelSpec:
                 raise SpecificationError(f"factor {fac.name!r} has indicators of several class variables "
                                          f"{sorted(owners)}; a factor's items must measure one class variable")
             owner = by_name[owners.pop()]
-            if owner.level != "within":
+            if owner.level == "between":
                 raise SpecificationError(f"factor {fac.name!r} measures between-level class variable "
                                          f"{owner.name!r}; use a random effect with free loadings for a "
                                          "between-level factor")
@@ -430,6 +475,8 @@ class ModelSpec:
     def is_two_level(self) -> bool:
         """True when the model needs the cluster-level likelihood (clusters, random effects,
         between-level classes or indicator regressions)."""
+        if self.membership_class_variable is not None:  # item covariates enter the wide GoM rows directly
+            return False
         return (self.cluster is not None or bool(self.random_effects)
                 or any(ind.covariates for ind in self.indicators))
 

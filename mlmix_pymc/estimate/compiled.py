@@ -44,9 +44,9 @@ class CompiledLikelihood:
         self._theta = theta
         self._extra = []  # per-row factor nodes (adaptive): graph inputs after theta
         graph_rule = rule
-        if self.adapts:
-            (latent,) = structure.unit_latents
-            self._n_classes = structure.class_var(latent.class_var).n_classes
+        if self.adapts:  # nodes per row and class; a GoM's per person (membership and factors jointly)
+            self._n_classes = 1 if structure.is_gom else \
+                structure.class_var(structure.unit_latents[0].class_var).n_classes
             self._extra = [pt.tensor4("unit_z"), pt.tensor3("unit_log_weights")]
             graph_rule = RowNodes(*self._extra)
             self._set_row_nodes(*self._broadcast(rule))
@@ -160,9 +160,10 @@ class CompiledLikelihood:
     # ------------------------------------------------------------ standard errors
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Hessian of the total log-likelihood: exact (PyTensor second derivatives) for models
-        without factors; with factors, central differences of the exact gradient (2 x n_free
-        gradients of a few ms, where compiling the exact Hessian of the node graph takes seconds)."""
-        if self.unit_rule is not None:
+        without factors; with factors and in GoM models, central differences of the exact gradient
+        (2 x n_free gradients of a few ms, where compiling the exact Hessian of the node graph or
+        of the Dirichlet programme takes seconds)."""
+        if self.unit_rule is not None or self.structure.is_gom:
             from .integrated import central_differences
 
             hess = central_differences(lambda t: self.loglik_grad(t)[1], np.asarray(theta, dtype=float), 1e-5)

@@ -34,6 +34,9 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     compiled = objective if prior is None else PosteriorObjective(objective, prior)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
+    lca = None
+    if structure.is_gom and start_values is None and structure.membership.kind != "fixed" and prior is None:
+        start_theta, lca = _gom_lca_start(model, starts, seed)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
     # (PyTensor's, numpy's, scipy's) competing for the same cores.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -67,6 +70,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         se_method=se, posterior=posterior, prior=class_prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
+        lca=lca,
         model=model, integration_settings={"integration": integration, "points": points,
                                            "factor_points": factor_points},
         clusters=(dataclasses.replace(clusters, labels=model.data.cluster_labels)
@@ -81,6 +85,20 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         if msg.startswith("ICC of the random class-logit intercept"):
             warnings.warn(msg, stacklevel=3)
     return result
+
+
+def _gom_lca_start(model, starts, seed):
+    """The nested LCA's solution as an extra start of a GoM fit (``gom_start.py``) and its result."""
+    from .gom_start import lca_start, nested_lca
+    from .optimize import _check_starts
+
+    n_initial, n_final = _check_starts(starts)
+    if n_initial == 0:
+        return None, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None)
+    return lca_start(model, lca), lca
 
 
 def class_probabilities(compiled, theta):

@@ -86,7 +86,7 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
     between = (structure.between,) if structure.between is not None else ()
     for cv in structure.class_vars + between:
         # a child's transition table is re-referenced also when only its parent was relabelled
-        if cv.name not in perms and cv.parent not in perms:
+        if (cv.name not in perms and cv.parent not in perms) or f"intercept:{cv.name}" not in layout.blocks:
             continue
         icpt = layout.blocks[f"intercept:{cv.name}"].index
         slope = layout.blocks[f"slope:{cv.name}"].index
@@ -100,6 +100,7 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
         if slope.size:
             out[slope] -= out[slope[-1:, :]]
     _rereference_factor_means(structure, out, perms)
+    _rereference_membership(structure, phi, out, perms)
     transform = _random_logit_transform(structure, perms)
     if transform is not None:
         for key in structure.between_model.covariance_keys:
@@ -107,6 +108,31 @@ def permute_classes(structure: GraphStructure, phi: np.ndarray, perms: dict[str,
             cov = symmetric_matrix(phi, tri)
             out[tri[tri >= 0]] = (transform @ cov @ transform.T)[tri >= 0]
     return out
+
+
+def _rereference_membership(structure: GraphStructure, phi: np.ndarray, out: np.ndarray, perms) -> None:
+    """A grade-of-membership latent after a permutation (in place on ``out``): item logits and
+    restricted loadings re-referenced on the new last class (eq 35, 44), the logistic-normal
+    covariance transformed as Sigma' = A Sigma A^T (eq 34). Dirichlet concentrations only permute."""
+    memb = structure.membership
+    if memb is None or memb.class_var not in perms:
+        return
+    layout = structure.layout
+    key = f"ilogit:{memb.class_var}"
+    if key in layout.blocks:
+        index = layout.blocks[key].index
+        out[index] -= out[index[-1:, :]]
+    if memb.kind == "restricted" and memb.random is not None:
+        out[memb.random[:, 0]] -= out[memb.random[-1, 0]]
+    if memb.kind == "logistic-normal" and memb.random is not None:
+        k = memb.n_classes
+        full = np.zeros((k, k - 1))
+        full[: k - 1] = np.eye(k - 1)
+        moved = full[perms[memb.class_var]]
+        transform = moved[: k - 1] - moved[k - 1]
+        tri = memb.random[: k - 1]
+        cov = symmetric_matrix(phi, tri)
+        out[tri[tri >= 0]] = (transform @ cov @ transform.T)[tri >= 0]
 
 
 def _rereference_factor_means(structure: GraphStructure, out: np.ndarray, perms) -> None:

@@ -32,7 +32,10 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
         else:
             weights = _random_partition(groups, cv.n_classes, rng, structure.pattern_counts)
         sizes = weights.sum(axis=0) + 1.0
-        phi[layout.blocks[f"intercept:{cv.name}"].index] = np.clip(np.log(sizes / sizes[-1]), -5, 5)
+        if f"intercept:{cv.name}" in layout.blocks:
+            phi[layout.blocks[f"intercept:{cv.name}"].index] = np.clip(np.log(sizes / sizes[-1]), -5, 5)
+        if structure.membership is not None and structure.membership.class_var == cv.name:
+            _membership_start(structure, phi, sizes, rng)
         for g in groups:
             stats = g.data.reshape(g.data.shape[0], len(g.items), -1)
             starts = g.family.start_values(weights, stats, g.n_categories, g.link)
@@ -42,6 +45,26 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
                 phi[layout.blocks[g.params[role]].index] = values
     phi[layout.fixed_mask] = layout.fixed_values[layout.fixed_mask]
     return phi
+
+
+def _membership_start(structure: GraphStructure, phi: np.ndarray, sizes: np.ndarray, rng) -> None:
+    """Membership parameters of a GoM (``graph/membership.py``): logistic-normal variances 4
+    (random: 1-8) and covariances 0, restricted loadings 2 (random: 1-3), Dirichlet alpha_k
+    = class proportion (alpha_0 = 1: memberships near the vertices, close to the LCA), item
+    logits = the class logits of the partition."""
+    memb = structure.membership
+    layout = structure.layout
+    if memb.kind == "logistic-normal" and memb.random is not None:
+        tri = memb.random[:-1]
+        for a in range(tri.shape[0]):
+            phi[tri[a, :a]] = 0.0
+            phi[tri[a, a]] = 4.0 if rng is None else float(np.exp(rng.uniform(0.0, np.log(8.0))))
+    elif memb.kind == "restricted" and memb.random is not None:
+        phi[memb.random[:, 0]] = 2.0 if rng is None else rng.uniform(1.0, 3.0, size=memb.n_classes)
+    elif memb.kind == "dirichlet":
+        phi[memb.alpha] = sizes / sizes.sum()
+    if memb.item_logits is not None:
+        phi[memb.item_logits] = np.clip(np.log(sizes / sizes[-1]), -5, 5)[:, None]
 
 
 def _attenuation(phi: np.ndarray, group, n_classes: int) -> np.ndarray:

@@ -40,6 +40,11 @@ def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
     ``rule`` integrates the within-level factors (fixed nodes; required when there are any).
     """
     phi = structure.layout.symbolic_natural(theta_rows)
+    if structure.is_gom:  # item-level classes: the class sum inside the item product (eq 28-35)
+        from .gom_likelihood import gom_loglik
+
+        gom = gom_loglik(structure, phi, per_row, rule)
+        return LikelihoodTerms(gom.loglik_rows, gom.log_joint, gom.log_prior)
     log_joint, log_prior, _ = unit_log_joint(structure, phi, [g.data for g in structure.groups], per_row,
                                              rule=rule)
     shape = (structure.covariates.shape[0], structure.n_joint)
@@ -52,6 +57,10 @@ def build_factor_node_terms(structure: GraphStructure, theta, rule):
     """log w_r + log f(y_i | c, eta_c(z_r)) of the (single) class variable with factors, (n, K, Rn):
     the integrand whose per-(row, class) moments place adaptive nodes."""
     phi = structure.layout.symbolic_natural(theta[None, :])
+    if structure.is_gom:  # one set of nodes per person (membership and factors jointly): (n, 1, Rn)
+        from .gom_likelihood import gom_loglik
+
+        return gom_loglik(structure, phi, False, rule).node_terms[:, None, :]
     node_terms: dict = {}
     measurement_terms(structure, phi, [g.data for g in structure.groups], False, rule=rule, node_terms=node_terms)
     (terms,) = node_terms.values()

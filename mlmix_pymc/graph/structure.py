@@ -22,6 +22,7 @@ from ..data import ModelData
 from ..errors import SpecificationError
 from ..families import THRESHOLD_BOUND, Family, family_of  # THRESHOLD_BOUND is also imported from here
 from ..spec import ModelSpec
+from .membership import Membership, add_membership
 from .params import ParameterLayout
 from .random_effects import BetweenModel, add_between_model
 
@@ -113,6 +114,7 @@ class GraphStructure:
     between_model: BetweenModel | None = None  # cluster random effects (eq 5, 18, 25)
     cluster_codes: np.ndarray | None = None  # (n,) cluster of every row (two-level models)
     unit_latents: tuple[UnitLatent, ...] = ()  # within-level factors by class variable
+    membership: Membership | None = None  # grade of membership: the item-level class variable's latent
 
     @property
     def is_two_level(self) -> bool:
@@ -121,8 +123,16 @@ class GraphStructure:
 
     @property
     def unit_dim(self) -> int:
-        """Largest number of within-level factors of one class variable (0: none)."""
-        return max((u.dim for u in self.unit_latents), default=0)
+        """Dimension of the per-unit integral: the largest number of within-level factors of one
+        class variable (0: none); in a grade-of-membership model the membership dimensions plus
+        the factors, integrated jointly (eq 38-41)."""
+        factors = max((u.dim for u in self.unit_latents), default=0)
+        return factors + (self.membership.dim if self.membership is not None else 0)
+
+    @property
+    def is_gom(self) -> bool:
+        """True for a grade-of-membership model (an item-level class variable, eq 28)."""
+        return self.membership is not None
 
     @property
     def within_vars(self) -> tuple[ClassStructure, ...]:
@@ -150,7 +160,8 @@ class GraphStructure:
         layout = self.layout
         return (tuple(layout.names), tuple(layout.free_of), tuple(layout.fixed_values),
                 tuple(g.signature() for g in self.groups), self.class_vars, self.between, self.between_model,
-                self.covariate_names, tuple(u.signature() for u in self.unit_latents))
+                self.covariate_names, tuple(u.signature() for u in self.unit_latents),
+                None if self.membership is None else self.membership.signature())
 
 
 def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
@@ -165,7 +176,8 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
             between = structure
         else:
             class_vars.append(structure)
-        _add_class_logits(layout, cv, spec, bounded)
+        if cv.membership != "dirichlet":  # Dirichlet memberships have no class logits
+            _add_class_logits(layout, cv, spec, bounded)
     groups, unit_latents = [], []
     item_elements: dict[str, dict[tuple, int]] = {}
     regression_items = {ind.name for ind in spec.indicators if ind.covariates}
@@ -187,6 +199,10 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
                         layout.add_equality(index[(slice(None),) + pos])
         groups.extend(new_groups)
     between_model = add_between_model(layout, spec, item_elements) if spec.is_two_level else None
+    gom = spec.membership_class_variable
+    membership = None
+    if gom is not None:
+        membership = add_membership(layout, gom, tuple(ind.name for ind in spec.indicators_of(gom.name)))
     for group in spec.constraints.same_measurement:
         lists = [[ind.name for ind in spec.indicators_of(v)] for v in group]
         for paired in zip(*lists):
@@ -199,8 +215,8 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
                 layout.add_equality([item_elements[i][key] for i in paired])
     layout.finalize(spec.constraints.fixed, spec.constraints.equal)
 
-    names = [cv.name for cv in class_vars]
-    sizes = [cv.n_classes for cv in class_vars]
+    names = [cv.name for cv in class_vars]  # a GoM's item-level classes: K "joint classes" (posterior
+    sizes = [cv.n_classes for cv in class_vars]  # membership means, gom_likelihood.py)
     combos = np.array(list(itertools.product(*[range(k) for k in sizes])), dtype=np.int64)
     joint_map = {v: combos[:, i] for i, v in enumerate(names)}
     if spec.is_two_level:  # clusters: every row is evaluated (rows of a cluster share random effects)
@@ -209,7 +225,7 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
         groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates)
     return GraphStructure(layout, tuple(class_vars), tuple(groups), joint_map, len(combos),
                           covariates, data.covariate_names, counts, row_pattern, between, between_model,
-                          data.cluster_codes if spec.is_two_level else None, tuple(unit_latents))
+                          data.cluster_codes if spec.is_two_level else None, tuple(unit_latents), membership)
 
 
 def _compress_patterns(groups, covariates):
@@ -236,6 +252,8 @@ def _add_class_logits(layout: ParameterLayout, cv, spec: ModelSpec, bounded: boo
     classes = np.arange(1, k + 1)
     ref = np.full(k, np.nan)
     ref[-1] = 0.0
+    if getattr(cv, "item_logits", False):  # eq 44: item-specific logits carry the intercepts
+        ref[:] = 0.0
     bound = (-THRESHOLD_BOUND, THRESHOLD_BOUND) if bounded else (-np.inf, np.inf)
     layout.add_block(f"intercept:{cv.name}", np.array([f"[{cv.name}#{c}]" for c in classes], dtype=object),
                      group="intercept", class_var=cv.name, classes=classes, items=None,

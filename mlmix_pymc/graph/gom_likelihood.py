@@ -1,0 +1,230 @@
+"""Likelihood of a grade-of-membership model from wide data (paper eq 28-35, 38-47).
+
+Person j's items each have their own class C_ij (eq 28), drawn from the person's membership
+g_j (``membership.py``):
+
+    L_j = E_{g, eta} [ prod_i sum_k g_k(x_j, i) f_ik(y_ij | eta) ]
+
+with eta the person's within-level factors (FMA-GoM, eq 38-41; absent in a plain GoM). The
+sum over classes sits *inside* the product over items (the paper's long-format two-level
+model with person = cluster, item dummies and random class-logit intercepts, evaluated here
+without expanding the data).
+
+* Logistic-normal and restricted memberships (eq 30, 34, 35): g = softmax(a + Gamma x + M z),
+  z ~ N(0, I_d); (z, eta) are integrated jointly by the unit rule (fixed, or adaptive nodes
+  per person: ``RowNodes`` with a class axis of 1).
+* Dirichlet memberships: prod_i sum_k g_k f_ik is a polynomial of degree P in g, whose
+  Dirichlet expectation is exact: with e_m the sum over assignments of items to classes with
+  counts m of prod f (a dynamic programme over items),
+  L = sum_m e_m Gamma(alpha_0) / Gamma(alpha_0 + P) prod_k Gamma(alpha_k + m_k) / Gamma(alpha_k).
+  A missing item contributes sum_k g_k = 1 (log f = 0), which leaves the polynomial's value
+  unchanged.
+
+``log_joint`` holds log L_j + log E[g_jk | y_j] so that the posterior "class probabilities"
+of a GoM are the persons' posterior mean memberships; ``log_prior`` holds log E[g_jk | x_j].
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor.tensor as pt
+
+from ..families import contract
+from .structure import GraphStructure
+from .unit import RowNodes, _gather_elements, class_logits, factor_eta
+
+DEAD = -1e30  # log of an impossible count state of the Dirichlet programme (finite: no NaN gradients)
+MAX_DIRICHLET_STATES = 200_000
+
+
+@dataclass
+class GomTerms:
+    """Symbolic outputs of ``gom_loglik``: per row (n,), (n, K), (n, K), and the integrand (n, Rn)."""
+
+    loglik_rows: object
+    log_joint: object
+    log_prior: object
+    node_terms: object
+
+
+def _split_rule(rule, dim_membership: int):
+    """(membership nodes (n|1, Rn, d), factor rule for ``factor_eta``, log weights (n|1, Rn))."""
+    if rule is None:
+        return None, None, pt.zeros((1, 1))
+    if isinstance(rule, RowNodes):  # z (n, 1, Rn, d + m), log weights (n, 1, Rn)
+        z = rule.z
+        factor_rule = RowNodes(z[:, :, :, dim_membership:], rule.log_weights)
+        return z[:, 0, :, :dim_membership], factor_rule, rule.log_weights[:, 0]
+    nodes = np.asarray(rule.nodes)
+    factor_rule = _FixedNodes(nodes[:, dim_membership:])
+    return pt.as_tensor_variable(nodes[None, :, :dim_membership]), factor_rule, \
+        pt.as_tensor_variable(np.asarray(rule.log_weights)[None, :])
+
+
+@dataclass(frozen=True)
+class _FixedNodes:
+    """The factor coordinates of a fixed joint rule, as ``factor_eta`` reads them."""
+
+    nodes: np.ndarray
+
+
+def item_log_densities(structure: GraphStructure, phi, per_row: bool, factor_rule) -> tuple[object, list[str]]:
+    """log f(y_ij | C_ij = k, eta) of every item, (n, Rn|1, P, K), and the items in that order.
+
+    Each family's coefficients (``families/``) contracted item by item (not summed over
+    items, as the person-level class sum of ``unit.py`` does); item covariates (section 7's
+    item-specific covariates) and factors enter the linear predictor.
+    """
+    layout = structure.layout
+    x = pt.as_tensor_variable(structure.covariates)
+    terms, order = [], []
+    for group in structure.groups:
+        family = group.family
+        params = {role: layout.gather(phi, key) for role, key in group.params.items()}  # (R, K, P[, extra])
+        n_items = len(group.items)
+        data = pt.as_tensor_variable(group.data.reshape(group.data.shape[0], n_items, -1))  # (n, P, S)
+        eta = None
+        if group.has_factors:
+            eta = factor_eta(structure, phi, group, factor_rule)  # (R|n, K|1, Rn, P)
+        if group.is_regression:  # one item with class-specific slopes on its covariates (eq 2)
+            xg = x[:, [structure.covariate_names.index(c) for c in group.covariates]]
+            row = contract(xg, layout.gather(phi, group.slope_key), per_row)[:, :, None, None]  # (n, K, 1, 1)
+            eta = row if eta is None else eta + row
+        if eta is None:
+            coef = family.coefficients(params, None, group.link)  # (R, K, P, S)
+            term = (data[:, None, :, :] * coef).sum(axis=-1)[:, None]  # (n, 1, K, P)
+        else:
+            with_nodes = {role: p[:, :, None] for role, p in params.items()}  # (R, K, 1, P[, extra])
+            coef = family.coefficients(with_nodes, eta, group.link)  # (R|n, K, Rn, P, S)
+            term = (data[:, None, None, :, :] * coef).sum(axis=-1).dimshuffle(0, 2, 1, 3)  # (n, Rn, K, P)
+        terms.append(term.dimshuffle(0, 1, 3, 2))  # (n, Rn|1, P, K)
+        order.extend(group.items)
+    if len(terms) == 1:
+        return terms[0], order
+    rn = max(_static_nodes(t) for t in terms)
+    if rn > 1:
+        terms = [t if _static_nodes(t) == rn else pt.repeat(t, rn, axis=1) for t in terms]
+    return pt.concatenate(terms, axis=2), order
+
+
+def _static_nodes(term) -> int:
+    shape = term.type.shape[1]
+    return 1 if shape == 1 else 2  # 2: "more than one" (the node axis of factor groups)
+
+
+def _membership_log_probs(structure: GraphStructure, phi, per_row: bool, z, order: list[str]):
+    """log P(C_ij = k | x_j, z_r) (eq 30, 34, 35, 44): (n|R, Rn|1, P|1, K)."""
+    memb = structure.membership
+    cv = structure.class_var(memb.class_var)
+    logits = class_logits(structure, phi, cv, per_row)[:, None, None, :]  # (R|n, 1, 1, K)
+    if memb.random is not None:
+        loadings = _gather_elements(structure, phi, memb.random)  # (R, K, d)
+        b = (z[:, :, None, :] * loadings[:, None, :, :]).sum(axis=-1)  # (n|R, Rn, K)
+        logits = logits + b[:, :, None, :]
+    if memb.item_logits is not None:
+        columns = [memb.items.index(it) for it in order]
+        gamma = _gather_elements(structure, phi, memb.item_logits[:, columns])  # (R, K, P)
+        logits = logits + gamma.dimshuffle(0, "x", 2, 1)
+    return pt.special.log_softmax(logits, axis=-1)
+
+
+def gom_loglik(structure: GraphStructure, phi, per_row: bool = False, rule=None) -> GomTerms:
+    """Per-person log-likelihood of the GoM (eq 28-35) or FMA-GoM (eq 38-44) and membership moments."""
+    memb = structure.membership
+    z, factor_rule, log_w = _split_rule(rule, memb.dim)
+    logf, order = item_log_densities(structure, phi, per_row, factor_rule)  # (n, Rn|1, P, K)
+    if memb.kind == "dirichlet":
+        return _dirichlet(structure, phi, logf, log_w)
+    logp = _membership_log_probs(structure, phi, per_row, z, order)  # (n|R, Rn|1, P|1, K)
+    integrand = _item_product(logf, logp) + log_w  # (n, Rn)
+    loglik = pt.logsumexp(integrand, axis=1)
+    n = structure.n_patterns
+    mean_logp = pt.logsumexp(logp, axis=2) - np.log(_n_item_axis(logp, len(order)))  # log mean over items
+    post = integrand - loglik[:, None]
+    log_mean_post = pt.logsumexp(post[:, :, None] + mean_logp, axis=1)  # (n, K): log E[g | y]
+    log_mean_prior = pt.logsumexp(log_w[:, :, None] + mean_logp, axis=1)  # (n|1, K): log E[g | x]
+    k = memb.n_classes
+    return GomTerms(loglik, pt.broadcast_to(loglik[:, None] + log_mean_post, (n, k)),
+                    pt.broadcast_to(log_mean_prior, (n, k)), integrand)
+
+
+def _item_product(logf, logp):
+    """sum_i log sum_k P(C_ij = k | z_r) f_ijk (the class sum inside the item product): (n, Rn).
+
+    Computed in probability scale on f / max_k f (in [0, 1]), the maxima kept in logs: no
+    exp/log pair per (row, node, item, class). When neither factor depends on both the row and
+    the node (no covariates, item logits or factors), the class sum is one matrix product.
+    """
+    top = pt.max(logf, axis=-1)  # (n, Rn|1, P)
+    scaled = pt.exp(logf - top[..., None])  # (n, Rn|1, P, K)
+    probs = pt.exp(logp)  # (n|R, Rn|1, P|1, K)
+    shared = logf.type.shape[1] == 1 and logp.type.shape[0] == 1 and logp.type.shape[2] == 1
+    if shared:
+        flat = scaled[:, 0].reshape((-1, scaled.shape[-1]))  # (n P, K)
+        mix = pt.dot(flat, probs[0, :, 0, :].T).reshape((scaled.shape[0], scaled.shape[2], -1))  # (n, P, Rn)
+        return pt.log(pt.maximum(mix, 1e-300)).sum(axis=1) + top[:, 0].sum(axis=1)[:, None]
+    mix = (scaled * probs).sum(axis=-1)  # (n, Rn, P)
+    return (pt.log(pt.maximum(mix, 1e-300)) + top).sum(axis=-1)
+
+
+def _n_item_axis(logp, n_items: int) -> int:
+    return n_items if logp.type.shape[2] != 1 else 1
+
+
+def dirichlet_states(n_items: int, n_classes: int) -> np.ndarray:
+    """Counts m (B, K) of the Dirichlet programme's states: m_1..m_{K-1} on a box of side P+1,
+    m_K = P - sum (negative where the state is impossible at the end)."""
+    box = np.array(list(itertools.product(range(n_items + 1), repeat=n_classes - 1)), dtype=float)
+    box = box.reshape(-1, n_classes - 1)
+    return np.column_stack([box, n_items - box.sum(axis=1)])
+
+
+def _dirichlet(structure: GraphStructure, phi, logf, log_w) -> GomTerms:
+    """Exact Dirichlet expectation of prod_i sum_k g_k f_ik by a dynamic programme over items."""
+    memb = structure.membership
+    k, n_items = memb.n_classes, len(memb.items)
+    counts = dirichlet_states(n_items, k)  # (B, K)
+    n_states = counts.shape[0]
+    if n_states > MAX_DIRICHLET_STATES:
+        from ..errors import SpecificationError
+
+        raise SpecificationError(f"a Dirichlet membership with {k} classes and {n_items} items sums over "
+                                 f"{n_states} count states (more than {MAX_DIRICHLET_STATES}); use "
+                                 "membership='logistic-normal' or 'restricted', or fewer classes")
+    strides = [(n_items + 1) ** (k - 2 - a) for a in range(k - 1)]  # flattened offset of m_a + 1
+    # the programme runs on f_ik / max_k f_ik (in [0, 1], no underflow), the maxima kept in logs
+    top = pt.max(logf, axis=-1)  # (n, Rn, P)
+    scaled = pt.exp(logf - top[..., None])  # (n, Rn, P, K)
+    start = np.zeros(n_states)
+    start[0] = 1.0  # m = 0 before any item
+    state = pt.as_tensor_variable(start[None, None, :])  # (1, 1, B), (n, Rn, B) after the first item
+    for i in range(n_items):
+        a = scaled[:, :, i, :]  # (n, Rn, K)
+        new = state * a[:, :, k - 1:k]  # the item in the last class: m unchanged
+        for c, s in enumerate(strides):  # the item in class c: m_c + 1
+            shifted = pt.concatenate([pt.zeros_like(state[:, :, :s]), state[:, :, :-s]], axis=2)
+            new = new + shifted * a[:, :, c:c + 1]
+        state = new
+    log_state = pt.log(pt.maximum(state, 1e-300)) + top.sum(axis=-1)[:, :, None]  # (n, Rn, B)
+    alpha = _gather_elements(structure, phi, memb.alpha)  # (R, K)
+    alpha0 = alpha.sum(axis=1, keepdims=True)
+    m = pt.as_tensor_variable(counts)
+    valid = pt.as_tensor_variable(counts[:, -1] >= 0)
+    log_moment = (pt.gammaln(alpha0) - pt.gammaln(alpha0 + n_items)
+                  + (pt.gammaln(alpha[:, None, :] + pt.maximum(m, 0)[None]) - pt.gammaln(alpha[:, None, :])).sum(-1))
+    log_moment = pt.switch(valid[None, :], log_moment, DEAD)  # (R, B)
+    joint = log_state + log_moment[:, None, :]  # (n, Rn, B)
+    integrand = pt.logsumexp(joint, axis=2) + log_w  # (n, Rn)
+    loglik = pt.logsumexp(integrand, axis=1)
+    # E[g_k | y] = sum_m P(m | y) (alpha_k + m_k) / (alpha_0 + P)
+    post = joint + log_w[:, :, None] - loglik[:, None, None]  # (n, Rn, B)
+    log_ratio = pt.log(alpha[:, None, :] + pt.maximum(m, 0)[None]) - pt.log(alpha0 + n_items)[:, :, None]  # (R, B, K)
+    post_counts = pt.logsumexp(post, axis=1)  # (n, B): P(m | y)
+    log_mean_post = pt.logsumexp(post_counts[:, :, None] + log_ratio, axis=1)  # (n, K)
+    log_mean_prior = pt.log(alpha / alpha0)  # (R, K)
+    n = structure.n_patterns
+    return GomTerms(loglik, pt.broadcast_to(loglik[:, None] + log_mean_post, (n, k)),
+                    pt.broadcast_to(log_mean_prior, (n, k)), integrand)
