@@ -147,7 +147,8 @@ def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: i
 
 
 LOADINGS = ("class-invariant", "class-specific")
-IRT_MODELS = ("rasch", "1pl", "2pl", "grm")
+IRT_MODELS = ("rasch", "1pl", "2pl", "3pl", "grm")
+CERTAIN_THRESHOLD = -30.0  # 3PL: P(y = 1 | guessing class) = F(30) = 1 - 1e-13 (the paper's tau = 15, eq 45)
 
 
 def _factors_for(items: list[str], n_factors: int, loadings: str, variance: str,
@@ -224,12 +225,31 @@ def irt(data: pd.DataFrame, items: Sequence[str], model: str = "2pl", link: str 
     item) or ``"grm"`` (Samejima's graded response model for ordinal items). Binary items
     follow P(y = 1 | f) = F(lambda f - tau) = F(a (f - b)) with a = lambda, b = tau / lambda;
     ``result.irt_parameters()`` reports both parameterizations.
+
+    ``"3pl"`` (eq 42, P(y = 1) = g + (1 - g) F(a (f - b))) is estimated as the constrained
+    2-class FMA-GoM of section 9 (eq 43-47): class 1 answers correctly with certainty (its
+    loadings fixed at 0 and thresholds at -30, so F(30) = 1 - 1e-13), class 2 follows the 2PL,
+    and the item's class is drawn with the item-specific logit gamma_i (no person-level
+    membership): g_i = expit(gamma_i), a_i = lambda_i2, b_i = tau_i2 / lambda_i2 (eq 48-50;
+    ``result.guessing_parameters()`` with delta-method SEs).
     """
     if model not in IRT_MODELS:
         raise SpecificationError(f"model must be one of {IRT_MODELS}, got {model!r}")
     items = list(items) if not isinstance(items, str) else items
     if isinstance(items, str):
         raise SpecificationError(f"items must be a list of column names, got the string {items!r}")
+    if model == "3pl":
+        if cluster_intercept or cluster is not None:
+            raise SpecificationError("model='3pl' is single-level (cluster= is not supported)")
+        fixed = {f"f BY {it}|c#1": 0.0 for it in items}
+        fixed.update({f"{it}$1|c#1": CERTAIN_THRESHOLD for it in items})
+        spec = ModelSpec(
+            class_variables=(ClassVariable("c", 2, level="item", membership="fixed", item_logits=True),),
+            indicators=tuple(Indicator(it, "binary", link, "c") for it in items),
+            constraints=Constraints(fixed=fixed),
+            factors=(Factor("f", tuple(items), "class-specific", "fixed"),),
+        )
+        return Model(spec, data)
     family = "ordinal" if model == "grm" else "binary"
     equal = ()
     if model == "1pl":

@@ -180,6 +180,37 @@ class MLResult:
 
         return factor_scores(self)
 
+    # --------------------------------------------------------------- grade of membership
+    def membership_scores(self) -> pd.DataFrame:
+        """GoM: posterior mean and SD of each person's membership vector per input row (``gom_results.py``)."""
+        from .gom_results import membership_scores
+
+        return membership_scores(self)
+
+    def lca_comparison(self) -> pd.DataFrame:
+        """GoM: the nested LCA's log-likelihood, parameters, AIC and BIC beside the GoM's (Table 5)."""
+        from .gom_results import lca_comparison
+
+        return lca_comparison(self)
+
+    def profile_comparison(self) -> pd.DataFrame:
+        """GoM: each binary item's probability per class under the LCA and the GoM (Fig 4's data)."""
+        from .gom_results import profile_comparison
+
+        return profile_comparison(self)
+
+    def plot_profile_comparison(self, cls: int = 1, ax=None):
+        """GoM: Fig 4, LCA versus GoM item probabilities of class ``cls`` (needs matplotlib)."""
+        from .gom_results import plot_profile_comparison
+
+        return plot_profile_comparison(self, cls, ax)
+
+    def guessing_parameters(self) -> pd.DataFrame:
+        """3PL (``irt(model="3pl")``): g, a, b by eq 48-50 with delta-method SEs (``gom_results.py``)."""
+        from .gom_results import guessing_parameters
+
+        return guessing_parameters(self)
+
     def class_proportions(self) -> pd.DataFrame:
         """Class proportions: model-estimated, from posterior probabilities, and by most likely class."""
         frames = []
@@ -222,6 +253,10 @@ class MLResult:
         approximation (the paper's section 5); an ICC above ~0.8 points to a between-level
         class variable (Table 4).
         """
+        if self.structure.is_gom:  # the membership's random class logits (section 8)
+            from .gom_results import membership_icc
+
+            return membership_icc(self, level)
         layout = self.structure.layout
         se = self.se
         z = stats.norm.ppf(0.5 + level / 2)
@@ -328,10 +363,14 @@ class MLResult:
             if cv.n_classes > 1:
                 lines += ["", f"AVERAGE LATENT CLASS PROBABILITIES FOR MOST LIKELY CLASS MEMBERSHIP ({cv.name})", ""]
                 lines.append(self.average_posterior_probabilities(cv.name).to_string(float_format=lambda v: f"{v:.3f}"))
-        icc = self.icc() if self.clusters is not None else pd.DataFrame()
+        icc = self.icc() if self.clusters is not None or self.structure.is_gom else pd.DataFrame()
         if len(icc):
             lines += ["", "ICC OF RANDOM CLASS-LOGIT INTERCEPTS (eq 20; delta-method 95% CI)", ""]
             lines.append(icc.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if self.structure.is_gom and self.lca is not None:
+            lines += ["", "GRADE OF MEMBERSHIP BESIDE THE NESTED LCA (Table 5; class proportions above are mean "
+                          "memberships)", ""]
+            lines.append(self.lca_comparison().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         lines += ["", "MODEL RESULTS", ""]
         table = self.parameters
         table = table[table["status"] != "fixed"][["name", "estimate", "se", "est_se", "p_value", "status"]]

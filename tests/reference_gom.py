@@ -116,7 +116,7 @@ def loglik_3pl(y: np.ndarray, guess: np.ndarray, a: np.ndarray, b: np.ndarray, p
     p = guess[None, :] + (1 - guess[None, :]) * special.expit(a[None, :] * (z - b[None, :]))  # (Q, P)
     y3 = y[:, None, :]
     lik = np.where(np.isnan(y3), 1.0, np.where(y3 == 1, p[None], 1 - p[None]))
-    return float(np.sum(np.log(np.exp(np.log(lik).sum(axis=2)) @ w)))
+    return float(np.sum(np.log(np.prod(lik, axis=2) @ w)))
 
 
 def simulate_gom(rng, n: int, thresholds: np.ndarray, membership: str, intercepts=None, cov=None,

@@ -63,6 +63,7 @@ class CompiledLikelihood:
         self._scores = None
         self._factor_posterior = None
         self._node_terms = None
+        self._membership = None
 
     # ------------------------------------------------------------ adaptive factor nodes
     def _broadcast(self, rule):
@@ -202,3 +203,17 @@ class CompiledLikelihood:
         idx = self.structure.row_pattern
         post = np.asarray(self._factor_posterior(*self._args(theta)))[idx]
         return post, (self.unit_z[idx] if self.adapts else self.unit_rule.nodes)
+
+    def membership_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per data row, posterior mean and SD of a GoM membership vector g, (n, K) each."""
+        if self._membership is None:
+            from ..graph.gom_likelihood import gom_loglik
+
+            phi = self.structure.layout.symbolic_natural(self._theta[None, :])
+            terms = gom_loglik(self.structure, phi, False, self._graph_rule)
+            mean = pt.exp(terms.log_joint - terms.loglik_rows[:, None])
+            self._membership = pytensor.function([self._theta, *self._extra], [mean, pt.exp(terms.log_second)],
+                                                 on_unused_input="ignore")
+        self.adapt(theta)
+        mean, second = (np.asarray(a)[self.structure.row_pattern] for a in self._membership(*self._args(theta)))
+        return mean, np.sqrt(np.clip(second - mean**2, 0.0, None))

@@ -42,12 +42,15 @@ MAX_DIRICHLET_STATES = 200_000
 
 @dataclass
 class GomTerms:
-    """Symbolic outputs of ``gom_loglik``: per row (n,), (n, K), (n, K), and the integrand (n, Rn)."""
+    """Symbolic outputs of ``gom_loglik``: per row log L (n,), log L + log E[g | y] and
+    log E[g | x] (n, K), the integrand before the sum over nodes (n, Rn), and log E[g_k^2 | y]
+    (n, K) for the posterior SD of the membership."""
 
     loglik_rows: object
     log_joint: object
     log_prior: object
     node_terms: object
+    log_second: object
 
 
 def _split_rule(rule, dim_membership: int):
@@ -71,36 +74,64 @@ class _FixedNodes:
     nodes: np.ndarray
 
 
+def _group_coefficients(structure: GraphStructure, phi, group, per_row: bool, factor_rule):
+    """A group's family coefficients (R|n, K, Rn|1, P, S) and statistics (n, P, S): log f(y | k, eta)
+    = sum_s stats * coef (``families/base.py``), with factors and item covariates (section 7's
+    item-specific covariates) in the linear predictor."""
+    layout = structure.layout
+    params = {role: layout.gather(phi, key) for role, key in group.params.items()}  # (R, K, P[, extra])
+    n_items = len(group.items)
+    data = pt.as_tensor_variable(group.data.reshape(group.data.shape[0], n_items, -1))  # (n, P, S)
+    eta = None
+    if group.has_factors:
+        eta = factor_eta(structure, phi, group, factor_rule)  # (R|n, K|1, Rn, P)
+    if group.is_regression:  # one item with class-specific slopes on its covariates (eq 2)
+        x = pt.as_tensor_variable(structure.covariates)
+        xg = x[:, [structure.covariate_names.index(c) for c in group.covariates]]
+        row = contract(xg, layout.gather(phi, group.slope_key), per_row)[:, :, None, None]  # (n, K, 1, 1)
+        eta = row if eta is None else eta + row
+    if eta is None:
+        return family_coefficients(group, params, None)[:, :, None], data  # (R, K, 1, P, S)
+    with_nodes = {role: p[:, :, None] for role, p in params.items()}  # (R, K, 1, P[, extra])
+    return family_coefficients(group, with_nodes, eta), data
+
+
+def family_coefficients(group, params, eta):
+    """``group.family.coefficients`` (the one place item densities are defined)."""
+    return group.family.coefficients(params, eta, group.link)
+
+
+def _categorical_mix(structure: GraphStructure, phi, factor_rule, probs, order: list[str]):
+    """sum_k P(C_ij = k | z_r) f_ijk(y | eta_r) for categorical items, (n, Rn, P), in probability
+    scale: the class sum is taken on the (node, item, category) table of probabilities
+    M_rpm = sum_k P(k | z_r) P(y = m | k, eta_r), then each row picks its category (one-hot
+    statistics; a missing item contributes 1). No exp or log per (row, node, item, class).
+    ``probs`` (Rn|1, P|1, K) must not depend on the row."""
+    mixes = []
+    offset = 0
+    for group in structure.groups:
+        coef, data = _group_coefficients(structure, phi, group, False, factor_rule)  # (1, K, Rn|1, P, S)
+        n_items = len(group.items)
+        part = probs if probs.type.shape[1] == 1 else probs[:, offset:offset + n_items]  # (Rn|1, P|1, K)
+        offset += n_items
+        table = (pt.exp(coef[0]) * part.dimshuffle(2, 0, 1, "x")).sum(axis=0)  # (Rn, P, S)
+        observed = data.sum(axis=-1)  # (n, P): 1 observed, 0 missing
+        mix = (data[:, None, :, :] * table[None]).sum(axis=-1) + (1.0 - observed)[:, None, :]  # (n, Rn, P)
+        mixes.append(mix)
+    return mixes[0] if len(mixes) == 1 else pt.concatenate(mixes, axis=2)
+
+
 def item_log_densities(structure: GraphStructure, phi, per_row: bool, factor_rule) -> tuple[object, list[str]]:
     """log f(y_ij | C_ij = k, eta) of every item, (n, Rn|1, P, K), and the items in that order.
 
-    Each family's coefficients (``families/``) contracted item by item (not summed over
-    items, as the person-level class sum of ``unit.py`` does); item covariates (section 7's
-    item-specific covariates) and factors enter the linear predictor.
+    Each family's coefficients contracted item by item (not summed over items, as the
+    person-level class sum of ``unit.py`` does).
     """
-    layout = structure.layout
-    x = pt.as_tensor_variable(structure.covariates)
     terms, order = [], []
     for group in structure.groups:
-        family = group.family
-        params = {role: layout.gather(phi, key) for role, key in group.params.items()}  # (R, K, P[, extra])
-        n_items = len(group.items)
-        data = pt.as_tensor_variable(group.data.reshape(group.data.shape[0], n_items, -1))  # (n, P, S)
-        eta = None
-        if group.has_factors:
-            eta = factor_eta(structure, phi, group, factor_rule)  # (R|n, K|1, Rn, P)
-        if group.is_regression:  # one item with class-specific slopes on its covariates (eq 2)
-            xg = x[:, [structure.covariate_names.index(c) for c in group.covariates]]
-            row = contract(xg, layout.gather(phi, group.slope_key), per_row)[:, :, None, None]  # (n, K, 1, 1)
-            eta = row if eta is None else eta + row
-        if eta is None:
-            coef = family.coefficients(params, None, group.link)  # (R, K, P, S)
-            term = (data[:, None, :, :] * coef).sum(axis=-1)[:, None]  # (n, 1, K, P)
-        else:
-            with_nodes = {role: p[:, :, None] for role, p in params.items()}  # (R, K, 1, P[, extra])
-            coef = family.coefficients(with_nodes, eta, group.link)  # (R|n, K, Rn, P, S)
-            term = (data[:, None, None, :, :] * coef).sum(axis=-1).dimshuffle(0, 2, 1, 3)  # (n, Rn, K, P)
-        terms.append(term.dimshuffle(0, 1, 3, 2))  # (n, Rn|1, P, K)
+        coef, data = _group_coefficients(structure, phi, group, per_row, factor_rule)  # (R|n, K, Rn|1, P, S)
+        term = (data[:, None, None, :, :] * coef).sum(axis=-1)  # (n, K, Rn|1, P)
+        terms.append(term.dimshuffle(0, 2, 3, 1))  # (n, Rn|1, P, K)
         order.extend(group.items)
     if len(terms) == 1:
         return terms[0], order
@@ -135,28 +166,40 @@ def gom_loglik(structure: GraphStructure, phi, per_row: bool = False, rule=None)
     """Per-person log-likelihood of the GoM (eq 28-35) or FMA-GoM (eq 38-44) and membership moments."""
     memb = structure.membership
     z, factor_rule, log_w = _split_rule(rule, memb.dim)
-    logf, order = item_log_densities(structure, phi, per_row, factor_rule)  # (n, Rn|1, P, K)
     if memb.kind == "dirichlet":
+        logf, _ = item_log_densities(structure, phi, per_row, factor_rule)  # (n, Rn|1, P, K)
         return _dirichlet(structure, phi, logf, log_w)
+    order = [it for g in structure.groups for it in g.items]
     logp = _membership_log_probs(structure, phi, per_row, z, order)  # (n|R, Rn|1, P|1, K)
-    integrand = _item_product(logf, logp) + log_w  # (n, Rn)
+    categorical = all(g.family.data_kind == "categorical" and not g.is_regression for g in structure.groups)
+    if categorical and not per_row and logp.type.shape[0] == 1:
+        mix = _categorical_mix(structure, phi, factor_rule, pt.exp(logp[0]), order)  # (n, Rn, P)
+        integrand = _log_product(mix, 2, len(order)) + log_w
+    else:
+        logf, order = item_log_densities(structure, phi, per_row, factor_rule)  # (n, Rn|1, P, K)
+        integrand = _item_product(logf, logp) + log_w  # (n, Rn)
     loglik = pt.logsumexp(integrand, axis=1)
     n = structure.n_patterns
     mean_logp = pt.logsumexp(logp, axis=2) - np.log(_n_item_axis(logp, len(order)))  # log mean over items
     post = integrand - loglik[:, None]
     log_mean_post = pt.logsumexp(post[:, :, None] + mean_logp, axis=1)  # (n, K): log E[g | y]
     log_mean_prior = pt.logsumexp(log_w[:, :, None] + mean_logp, axis=1)  # (n|1, K): log E[g | x]
+    log_second = pt.logsumexp(post[:, :, None] + 2 * mean_logp, axis=1)  # (n, K): log E[g^2 | y]
     k = memb.n_classes
     return GomTerms(loglik, pt.broadcast_to(loglik[:, None] + log_mean_post, (n, k)),
-                    pt.broadcast_to(log_mean_prior, (n, k)), integrand)
+                    pt.broadcast_to(log_mean_prior, (n, k)), integrand, log_second)
+
+
+ITEM_BLOCK = 16  # items multiplied in probability scale before one log (products stay above ~1e-100)
 
 
 def _item_product(logf, logp):
     """sum_i log sum_k P(C_ij = k | z_r) f_ijk (the class sum inside the item product): (n, Rn).
 
-    Computed in probability scale on f / max_k f (in [0, 1]), the maxima kept in logs: no
-    exp/log pair per (row, node, item, class). When neither factor depends on both the row and
-    the node (no covariates, item logits or factors), the class sum is one matrix product.
+    Computed in probability scale on f / max_k f (in [0, 1]), the maxima kept in logs, and
+    multiplied over blocks of ``ITEM_BLOCK`` items before taking one log: no exp/log pair per
+    (row, node, item, class). When neither factor depends on both the row and the node (no
+    covariates, item logits or factors), the class sum is one matrix product.
     """
     top = pt.max(logf, axis=-1)  # (n, Rn|1, P)
     scaled = pt.exp(logf - top[..., None])  # (n, Rn|1, P, K)
@@ -165,9 +208,26 @@ def _item_product(logf, logp):
     if shared:
         flat = scaled[:, 0].reshape((-1, scaled.shape[-1]))  # (n P, K)
         mix = pt.dot(flat, probs[0, :, 0, :].T).reshape((scaled.shape[0], scaled.shape[2], -1))  # (n, P, Rn)
-        return pt.log(pt.maximum(mix, 1e-300)).sum(axis=1) + top[:, 0].sum(axis=1)[:, None]
-    mix = (scaled * probs).sum(axis=-1)  # (n, Rn, P)
-    return (pt.log(pt.maximum(mix, 1e-300)) + top).sum(axis=-1)
+        item_axis = 1
+    else:
+        mix = (scaled * probs).sum(axis=-1)  # (n, Rn, P)
+        item_axis = 2
+    return _log_product(mix, item_axis, logf.type.shape[2]) + top.sum(axis=-1)  # top (n, Rn|1)
+
+
+def _log_product(mix, item_axis: int, n_items: int):
+    """sum over items of log mix, (n, Rn): products over blocks of ``ITEM_BLOCK`` items, one log each."""
+    logs = []
+    for first in range(0, n_items, ITEM_BLOCK):
+        block = None
+        for i in range(first, min(first + ITEM_BLOCK, n_items)):
+            item = mix[:, i] if item_axis == 1 else mix[:, :, i]  # (n, Rn)
+            block = item if block is None else block * item
+        logs.append(pt.log(pt.maximum(block, 1e-300)))
+    total = logs[0]
+    for term in logs[1:]:
+        total = total + term
+    return total
 
 
 def _n_item_axis(logp, n_items: int) -> int:
@@ -225,6 +285,10 @@ def _dirichlet(structure: GraphStructure, phi, logf, log_w) -> GomTerms:
     post_counts = pt.logsumexp(post, axis=1)  # (n, B): P(m | y)
     log_mean_post = pt.logsumexp(post_counts[:, :, None] + log_ratio, axis=1)  # (n, K)
     log_mean_prior = pt.log(alpha / alpha0)  # (R, K)
+    # E[g_k^2 | y] = sum_m P(m | y) (alpha_k + m_k)(alpha_k + m_k + 1) / ((alpha_0 + P)(alpha_0 + P + 1))
+    log_ratio2 = log_ratio + pt.log(alpha[:, None, :] + pt.maximum(m, 0)[None] + 1) \
+        - pt.log(alpha0 + n_items + 1)[:, :, None]
+    log_second = pt.logsumexp(post_counts[:, :, None] + log_ratio2, axis=1)
     n = structure.n_patterns
     return GomTerms(loglik, pt.broadcast_to(loglik[:, None] + log_mean_post, (n, k)),
-                    pt.broadcast_to(log_mean_prior, (n, k)), integrand)
+                    pt.broadcast_to(log_mean_prior, (n, k)), integrand, log_second)

@@ -1,0 +1,219 @@
+"""Grade-of-membership models (paper section 7-9) against independent numpy brute force.
+
+Every likelihood here is compared with ``reference_gom.py`` (plain Gauss-Hermite tensor grids
+with many points, Gauss-Jacobi rules on the simplex, a direct 3PL), never with the library's
+own output. Small data (300 x 6 binary items, some missing) keep the compiled graphs small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+import mlmix_pymc as mm
+from mlmix_pymc.errors import SpecificationError
+from mlmix_pymc.estimate.relabel import permute_classes
+
+import reference_gom as ref
+
+N, P = 300, 6
+ITEMS = [f"u{i}" for i in range(P)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    tau = rng.normal(0, 1.5, size=(2, P))
+    y = ref.simulate_gom(rng, N, tau, "logistic-normal", intercepts=np.array([0.3]), cov=np.array([[3.0]]))
+    y[rng.uniform(size=y.shape) < 0.05] = np.nan
+    frame = pd.DataFrame(y, columns=ITEMS, index=pd.RangeIndex(1000, 1000 + N))
+    return frame, y, np.random.default_rng(11).normal(0, 1.5, size=(3, P))
+
+
+def _values(tau: np.ndarray, extra: dict) -> dict:
+    out = {f"{it}$1|c#{k + 1}": tau[k, p] for k in range(tau.shape[0]) for p, it in enumerate(ITEMS)}
+    out.update(extra)
+    return out
+
+
+def test_logistic_normal_two_classes_equals_brute_force(data):
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    model = mm.gom(frame, ITEMS, 2)
+    values = _values(tau, {"[c#1]": 0.4, "var(c#1)": 2.5})
+    exact = ref.loglik_logistic_normal(ref.binary_item_probs(y, tau), np.array([0.4]), np.array([[2.5]]), points=300)
+    assert model.loglik(values, integration="gauss-hermite", points=101) == pytest.approx(exact, abs=1e-6)
+    # the default rule (trapezoid, 41 points) on a moderate membership variance
+    assert model.loglik(values, integration="trapezoid", points=41) == pytest.approx(exact, abs=1e-4)
+
+
+def test_restricted_three_classes_equals_brute_force(data):
+    frame, y, tau = data
+    model = mm.gom(frame, ITEMS, 3, membership="restricted")
+    values = _values(tau, {"[c#1]": 0.4, "[c#2]": -0.3, "eta BY c#1": 1.5, "eta BY c#2": -0.8})
+    exact = ref.loglik_restricted(ref.binary_item_probs(y, tau), np.array([0.4, -0.3]), np.array([1.5, -0.8]),
+                                  points=300)
+    assert model.loglik(values, integration="gauss-hermite", points=101) == pytest.approx(exact, abs=1e-6)
+
+
+def test_normal_item_and_membership_covariate_equal_brute_force(data):
+    """The general (log-scale) path: a normal item beside binary ones, and a covariate on the
+    membership logit (eq 33), so the class probabilities differ by row."""
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=N)
+    score = rng.normal(size=N) + 0.5
+    frame = frame.assign(x=x, score=score)
+    model = mm.gom(frame, ITEMS + ["score"], 2, covariates=["x"], family={"score": "normal"})
+    means, variances = np.array([0.8, -0.2]), np.array([0.7, 1.3])
+    values = _values(tau, {"[c#1]": 0.4, "var(c#1)": 2.5, "c#1 ON x": -0.7, "score|c#1": means[0],
+                           "score|c#2": means[1], "var(score)|c#1": variances[0], "var(score)|c#2": variances[1]})
+    dens = np.exp(-0.5 * (score[:, None] - means) ** 2 / variances) / np.sqrt(2 * np.pi * variances)  # (n, K)
+    f = np.concatenate([ref.binary_item_probs(y, tau), dens[:, None, :]], axis=1)
+    exact = ref.loglik_logistic_normal(f, np.array([0.4]), np.array([[2.5]]), points=300,
+                                       x_logits=(-0.7 * x)[:, None])
+    assert model.loglik(values, integration="gauss-hermite", points=101) == pytest.approx(exact, abs=1e-6)
+
+
+def test_full_logistic_normal_three_classes_equals_brute_force(data):
+    frame, y, tau = data
+    model = mm.gom(frame, ITEMS, 3)
+    cov = np.array([[2.0, 0.5], [0.5, 1.5]])
+    values = _values(tau, {"[c#1]": 0.4, "[c#2]": -0.3, "var(c#1)": 2.0, "var(c#2)": 1.5, "cov(c#2,c#1)": 0.5})
+    exact = ref.loglik_logistic_normal(ref.binary_item_probs(y, tau), np.array([0.4, -0.3]), cov, points=80)
+    assert model.loglik(values, integration="gauss-hermite", points=41) == pytest.approx(exact, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_dirichlet_equals_gauss_jacobi(data, k):
+    """The exact polynomial moments (gom_likelihood.py) against stick-breaking Gauss-Jacobi rules,
+    and the posterior mean memberships against the same rules."""
+    frame, y, tau3 = data
+    tau = tau3[:k]
+    model = mm.gom(frame, ITEMS, k, membership="dirichlet")
+    alpha = np.array([0.4, 0.7, 1.3])[:k]
+    values = _values(tau, {f"alpha(c#{c + 1})": alpha[c] for c in range(k)})
+    f = ref.binary_item_probs(y, tau)
+    assert model.loglik(values) == pytest.approx(ref.loglik_dirichlet(f, alpha, points=30), abs=1e-6)
+    if k == 2:  # E[g_1 | y] by the Gauss-Jacobi rule
+        g1, w = ref.beta_rule(alpha[0], alpha[1], 30)
+        like = np.exp(np.log(np.einsum("qk,npk->nqp", np.column_stack([g1, 1 - g1]), f)).sum(axis=2))  # (n, Q)
+        post_mean = (like * w * g1).sum(axis=1) / (like * w).sum(axis=1)
+        post_sd = np.sqrt((like * w * g1**2).sum(axis=1) / (like * w).sum(axis=1) - post_mean**2)
+        theta = model.theta_from_values(values)
+        mean, sd = model.compile().membership_moments(theta)
+        np.testing.assert_allclose(mean[:, 0], post_mean, atol=1e-8)
+        np.testing.assert_allclose(sd[:, 0], post_sd, atol=1e-8)
+
+
+def test_fma_gom_equals_brute_force(data):
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    model = mm.gom(frame, ITEMS, 2, n_factors=1)
+    loadings = np.linspace(0.6, 1.6, P)
+    values = _values(tau, {"[c#1]": 0.2, "var(c#1)": 2.0, **{f"f BY {it}": loadings[p] for p, it in enumerate(ITEMS)}})
+    exact = ref.loglik_fma_gom(y, tau, np.vstack([loadings, loadings]), 0.2, 2.0, points=60)
+    assert model.loglik(values, integration="gauss-hermite", points=41) == pytest.approx(exact, abs=1e-6)
+
+
+def test_wide_gom_equals_long_format_two_level_route(data):
+    """The paper's route (section 7): persons as clusters, one row per response, item dummies with
+    class-specific effects, a random class-logit intercept; same parameters, same Gauss-Hermite rule."""
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    wide = mm.gom(frame, ITEMS, 2)
+    long = frame.reset_index(names="person").melt(id_vars="person", var_name="item", value_name="y").dropna()
+    dummies = [f"d{p}" for p in range(1, P)]  # item 0 is the reference: its threshold is the intercept
+    for p, d in zip(range(1, P), dummies):
+        long[d] = (long["item"] == ITEMS[p]).astype(float)
+    route = mm.regression_mixture(long, "y", dummies, 2, cluster="person", family="binary",
+                                  class_random_intercept=True)
+    values = {"[c#1]": 0.4, "var(c#1)": 2.5}
+    for k in range(2):  # P(y = 1 | k, item p) = F(-tau_kp) = F(-tau_k0 + beta_kp)
+        values[f"y$1|c#{k + 1}"] = tau[k, 0]
+        for p, d in zip(range(1, P), dummies):
+            values[f"y ON {d}|c#{k + 1}"] = tau[k, 0] - tau[k, p]
+    ll_long = route.loglik(values, integration="gauss-hermite", points=21)
+    ll_wide = wide.loglik(_values(tau, {"[c#1]": 0.4, "var(c#1)": 2.5}), integration="gauss-hermite", points=21)
+    assert ll_wide == pytest.approx(ll_long, abs=1e-5)
+
+
+def test_lca_is_the_limit_of_a_large_membership_variance(data):
+    """Variance -> infinity puts all items of a person in one class (eq 16): the LCA closed form.
+
+    An even number of nodes keeps every node off z = 0, where g = 1/2 would be a partial member."""
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    model = mm.gom(frame, ITEMS, 2)
+    f = ref.binary_item_probs(y, tau)
+    lca = float(np.sum(np.log(0.5 * np.prod(f[:, :, 0], axis=1) + 0.5 * np.prod(f[:, :, 1], axis=1))))
+    values = _values(tau, {"[c#1]": 0.0, "var(c#1)": 1e6})
+    assert model.loglik(values, integration="trapezoid", points=40) == pytest.approx(lca, abs=1e-2)
+
+
+def test_three_pl_equals_direct_marginal_likelihood():
+    rng = np.random.default_rng(7)
+    n, p = 400, 5
+    a, b, g = rng.uniform(0.8, 2.0, p), rng.normal(0, 1, p), rng.uniform(0.1, 0.3, p)
+    prob = g + (1 - g) * special.expit(a * (rng.normal(size=(n, 1)) - b))
+    y = (rng.uniform(size=(n, p)) < prob).astype(float)
+    items = [f"i{j}" for j in range(p)]
+    model = mm.irt(pd.DataFrame(y, columns=items), items, model="3pl")
+    values = {}
+    for j, it in enumerate(items):  # eq 48-50 inverted: gamma = logit g, lambda = a, tau = a b
+        values.update({f"c#1|{it}": special.logit(g[j]), f"f BY {it}|c#2": a[j], f"{it}$1|c#2": a[j] * b[j]})
+    ll = model.loglik(values, integration="gauss-hermite", points=121)
+    assert ll == pytest.approx(ref.loglik_3pl(y, g, a, b, points=121), abs=1e-4)
+
+
+def test_relabelling_keeps_the_likelihood(data):
+    """Permuting the classes (with the membership re-referenced) leaves every GoM likelihood unchanged."""
+    frame, _, tau = data
+    cases = [
+        (mm.gom(frame, ITEMS, 3), {"[c#1]": 0.4, "[c#2]": -0.3, "var(c#1)": 2.0, "var(c#2)": 1.5,
+                                   "cov(c#2,c#1)": 0.5}),
+        (mm.gom(frame, ITEMS, 3, membership="restricted"), {"[c#1]": 0.4, "[c#2]": -0.3, "eta BY c#1": 1.5,
+                                                            "eta BY c#2": -0.8}),
+        (mm.gom(frame, ITEMS, 3, membership="dirichlet"), {"alpha(c#1)": 0.4, "alpha(c#2)": 0.7,
+                                                           "alpha(c#3)": 1.3}),
+    ]
+    for model, extra in cases:
+        theta = model.theta_from_values(_values(tau, extra))
+        base = model.loglik(theta, integration="gauss-hermite", points=41)
+        phi = model.structure.layout.natural(theta)
+        for perm in ([2, 0, 1], [1, 0, 2], [0, 2, 1]):
+            moved = permute_classes(model.structure, phi, {"c": np.array(perm)})
+            new = model.loglik(model.structure.layout.theta_from_natural(moved), integration="gauss-hermite",
+                               points=41)
+            assert new == pytest.approx(base, abs=1e-6), (model.spec.class_variables[0].membership, perm)
+
+
+def test_fit_reports_memberships_icc_and_the_nested_lca(data):
+    frame = data[0]
+    result = mm.gom(frame, ITEMS, 2).fit(starts=(4, 2), seed=2)
+    assert result.loglik >= result.lca.loglik - 1e-3  # the LCA-based start is one of the GoM's starts
+    table = result.lca_comparison()
+    assert list(table["n_params"]) == [result.lca.n_params, result.lca.n_params + 1]
+    scores = result.membership_scores()
+    assert scores.index.equals(frame.index)
+    np.testing.assert_allclose(scores[["g(c#1)", "g(c#2)"]].sum(axis=1), 1.0, atol=1e-10)
+    assert ((scores["sd(c#1)"] > 0) & (scores["sd(c#1)"] < 0.5)).all()
+    icc = result.icc()
+    var = result.parameters.set_index("name").loc["var(c#1)", "estimate"]
+    assert icc["icc"].iloc[0] == pytest.approx(var / (var + np.pi**2 / 3))
+    assert "GRADE OF MEMBERSHIP BESIDE THE NESTED LCA" in result.summary()
+
+
+def test_gom_specification_errors(data):
+    frame = data[0]
+    with pytest.raises(SpecificationError, match="membership must be one of"):
+        mm.gom(frame, ITEMS, 2, membership="beta")
+    with pytest.raises(SpecificationError, match="'dirichlet'"):
+        mm.gom(frame.assign(x=1.0), ITEMS, 2, membership="dirichlet", covariates=["x"])
+    with pytest.raises(SpecificationError, match="item_covariates names columns"):
+        mm.gom(frame, ITEMS, 2, item_covariates={"nope": ["x"]})
+    with pytest.raises(SpecificationError, match="not a grade-of-membership"):
+        mm.lca(frame.fillna(0), ITEMS, 2).fit(starts=(1, 1), seed=1, se=None).membership_scores()
