@@ -120,11 +120,17 @@ def loglik_3pl(y: np.ndarray, guess: np.ndarray, a: np.ndarray, b: np.ndarray, p
 
 
 def simulate_gom(rng, n: int, thresholds: np.ndarray, membership: str, intercepts=None, cov=None,
-                 alpha=None) -> np.ndarray:
-    """Binary GoM data (n, P): memberships drawn per person, one class per item (eq 28)."""
+                 alpha=None, loadings=None) -> np.ndarray:
+    """Binary GoM data (n, P): memberships drawn per person, one class per item (eq 28).
+
+    ``membership``: "logistic-normal" (``intercepts`` (K-1,), ``cov``), "restricted" (logits
+    intercepts + loadings * eta, eta ~ N(0, 1), eq 35) or "dirichlet" (``alpha``)."""
     k, p = thresholds.shape
     if membership == "dirichlet":
         g = rng.dirichlet(alpha, size=n)
+    elif membership == "restricted":
+        eta = rng.normal(size=(n, 1))
+        g = special.softmax(np.column_stack([intercepts + loadings * eta, np.zeros(n)]), axis=1)
     else:
         b = rng.multivariate_normal(np.zeros(k - 1), np.atleast_2d(cov), size=n)
         g = special.softmax(np.column_stack([intercepts + b, np.zeros(n)]), axis=1)

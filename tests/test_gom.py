@@ -217,3 +217,52 @@ def test_gom_specification_errors(data):
         mm.gom(frame, ITEMS, 2, item_covariates={"nope": ["x"]})
     with pytest.raises(SpecificationError, match="not a grade-of-membership"):
         mm.lca(frame.fillna(0), ITEMS, 2).fit(starts=(1, 1), seed=1, se=None).membership_scores()
+
+
+def _within_3se(result, truth: dict) -> list[str]:
+    """Names of the parameters whose estimate is more than 3 standard errors from the truth."""
+    table = result.parameters.set_index("name")
+    bad = []
+    for name, value in truth.items():
+        est, se = table.loc[name, "estimate"], table.loc[name, "se"]
+        if not np.isfinite(se) or abs(est - value) > 3 * se:
+            bad.append(f"{name}: {est:.3f} (se {se:.3f}) vs {value:.3f}")
+    return bad
+
+
+RECOVERY_TAU = np.vstack([np.linspace(-2.0, 0.5, 12), np.linspace(0.0, 2.5, 12)[::-1]])  # (2, 12)
+RECOVERY_ITEMS = [f"v{i}" for i in range(12)]
+
+
+def _recovery_truth(result, extra: dict) -> dict:
+    """True values in the fitted labelling (classes matched on the item profiles)."""
+    table = result.parameters.set_index("name")["estimate"]
+    est = np.array([[table[f"{it}$1|c#{k + 1}"] for it in RECOVERY_ITEMS] for k in range(2)])
+    swap = np.sum((est - RECOVERY_TAU[::-1]) ** 2) < np.sum((est - RECOVERY_TAU) ** 2)
+    tau = RECOVERY_TAU[::-1] if swap else RECOVERY_TAU
+    truth = {f"{it}$1|c#{k + 1}": tau[k, p] for k in range(2) for p, it in enumerate(RECOVERY_ITEMS)}
+    for name, (value, swapped) in extra.items():
+        truth[swapped[0] if swap else name] = swapped[1] if swap else value
+    return truth
+
+
+@pytest.mark.slow
+def test_recovery_logistic_normal_two_classes():
+    rng = np.random.default_rng(21)
+    y = ref.simulate_gom(rng, 2000, RECOVERY_TAU, "logistic-normal", intercepts=np.array([0.5]),
+                         cov=np.array([[3.0]]))
+    result = mm.gom(pd.DataFrame(y, columns=RECOVERY_ITEMS), RECOVERY_ITEMS, 2).fit(starts=(8, 2), seed=1)
+    truth = _recovery_truth(result, {"[c#1]": (0.5, ("[c#1]", -0.5)), "var(c#1)": (3.0, ("var(c#1)", 3.0))})
+    assert _within_3se(result, truth) == []
+    assert result.loglik > result.lca.loglik + 10  # partial membership is in the data
+
+
+@pytest.mark.slow
+def test_recovery_dirichlet_two_classes():
+    rng = np.random.default_rng(22)
+    y = ref.simulate_gom(rng, 2000, RECOVERY_TAU, "dirichlet", alpha=np.array([0.6, 0.9]))
+    result = mm.gom(pd.DataFrame(y, columns=RECOVERY_ITEMS), RECOVERY_ITEMS, 2,
+                    membership="dirichlet").fit(starts=(8, 2), seed=1)
+    truth = _recovery_truth(result, {"alpha(c#1)": (0.6, ("alpha(c#2)", 0.6)),
+                                     "alpha(c#2)": (0.9, ("alpha(c#1)", 0.9))})
+    assert _within_3se(result, truth) == []

@@ -102,7 +102,7 @@ def family_coefficients(group, params, eta):
 
 
 def _categorical_mix(structure: GraphStructure, phi, factor_rule, probs, order: list[str]):
-    """sum_k P(C_ij = k | z_r) f_ijk(y | eta_r) for categorical items, (n, Rn, P), in probability
+    """sum_k P(C_ij = k | z_r) f_ijk(y | eta_r) for categorical items, (P, n, Rn), in probability
     scale: the class sum is taken on the (node, item, category) table of probabilities
     M_rpm = sum_k P(k | z_r) P(y = m | k, eta_r), then each row picks its category (one-hot
     statistics; a missing item contributes 1). No exp or log per (row, node, item, class).
@@ -115,10 +115,12 @@ def _categorical_mix(structure: GraphStructure, phi, factor_rule, probs, order: 
         part = probs if probs.type.shape[1] == 1 else probs[:, offset:offset + n_items]  # (Rn|1, P|1, K)
         offset += n_items
         table = (pt.exp(coef[0]) * part.dimshuffle(2, 0, 1, "x")).sum(axis=0)  # (Rn, P, S)
-        observed = data.sum(axis=-1)  # (n, P): 1 observed, 0 missing
-        mix = (data[:, None, :, :] * table[None]).sum(axis=-1) + (1.0 - observed)[:, None, :]  # (n, Rn, P)
+        by_item = data.dimshuffle(1, 0, 2)  # (P, n, S)
+        missing = 1.0 - by_item.sum(axis=-1, keepdims=True)  # (P, n, 1): 1 where the item is missing
+        # one small matrix product per item: (n, S) @ (S, Rn)
+        mix = pt.batched_dot(by_item, table.dimshuffle(1, 2, 0)) + missing  # (P, n, Rn)
         mixes.append(mix)
-    return mixes[0] if len(mixes) == 1 else pt.concatenate(mixes, axis=2)
+    return mixes[0] if len(mixes) == 1 else pt.concatenate(mixes, axis=0)
 
 
 def item_log_densities(structure: GraphStructure, phi, per_row: bool, factor_rule) -> tuple[object, list[str]]:
@@ -173,8 +175,8 @@ def gom_loglik(structure: GraphStructure, phi, per_row: bool = False, rule=None)
     logp = _membership_log_probs(structure, phi, per_row, z, order)  # (n|R, Rn|1, P|1, K)
     categorical = all(g.family.data_kind == "categorical" and not g.is_regression for g in structure.groups)
     if categorical and not per_row and logp.type.shape[0] == 1:
-        mix = _categorical_mix(structure, phi, factor_rule, pt.exp(logp[0]), order)  # (n, Rn, P)
-        integrand = _log_product(mix, 2, len(order)) + log_w
+        mix = _categorical_mix(structure, phi, factor_rule, pt.exp(logp[0]), order)  # (P, n, Rn)
+        integrand = _log_product(mix, 0, len(order)) + log_w
     else:
         logf, order = item_log_densities(structure, phi, per_row, factor_rule)  # (n, Rn|1, P, K)
         integrand = _item_product(logf, logp) + log_w  # (n, Rn)
@@ -190,7 +192,7 @@ def gom_loglik(structure: GraphStructure, phi, per_row: bool = False, rule=None)
                     pt.broadcast_to(log_mean_prior, (n, k)), integrand, log_second)
 
 
-ITEM_BLOCK = 16  # items multiplied in probability scale before one log (products stay above ~1e-100)
+ITEM_BLOCK = 8  # items multiplied in probability scale before one log (products stay above ~1e-100)
 
 
 def _item_product(logf, logp):
@@ -221,7 +223,7 @@ def _log_product(mix, item_axis: int, n_items: int):
     for first in range(0, n_items, ITEM_BLOCK):
         block = None
         for i in range(first, min(first + ITEM_BLOCK, n_items)):
-            item = mix[:, i] if item_axis == 1 else mix[:, :, i]  # (n, Rn)
+            item = mix[i] if item_axis == 0 else (mix[:, i] if item_axis == 1 else mix[:, :, i])  # (n, Rn)
             block = item if block is None else block * item
         logs.append(pt.log(pt.maximum(block, 1e-300)))
     total = logs[0]
