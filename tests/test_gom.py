@@ -266,3 +266,45 @@ def test_recovery_dirichlet_two_classes():
     truth = _recovery_truth(result, {"alpha(c#1)": (0.6, ("alpha(c#2)", 0.6)),
                                      "alpha(c#2)": (0.9, ("alpha(c#1)", 0.9))})
     assert _within_3se(result, truth) == []
+
+
+@pytest.mark.slow
+def test_table5_shape_gom_above_lca_on_nlsy_sized_data():
+    """Table 5's shape on data simulated like the NLSY (7,326 x 17 binary, 3-class restricted GoM):
+    GoM log-likelihood above the LCA for K = 2 (logistic-normal: K(K-1)/2 = 1 more parameter)
+    and K = 3 (restricted, eq 35: K - 1 = 2 more parameters, LCA not nested)."""
+    rng = np.random.default_rng(5)
+    tau = np.vstack([np.linspace(-2.5, 0.0, 17), np.linspace(-0.5, 2.0, 17), np.linspace(2.0, 4.5, 17)])
+    y = ref.simulate_gom(rng, 7326, tau, "restricted", intercepts=np.array([-1.0, 0.3]),
+                         loadings=np.array([2.0, 1.0]))
+    items = [f"a{i}" for i in range(17)]
+    frame = pd.DataFrame(y, columns=items)
+    two = mm.gom(frame, items, 2).fit(starts=(4, 1), seed=1, se=None)
+    three = mm.gom(frame, items, 3, membership="restricted").fit(starts=(4, 1), seed=1, se=None)
+    assert two.n_params - two.lca.n_params == 1
+    assert three.n_params - three.lca.n_params == 2
+    assert two.loglik > two.lca.loglik + 1.0
+    assert three.loglik > three.lca.loglik + 1.0
+
+
+@pytest.mark.slow
+def test_table6_shape_lca_fma_fma_gom_parameters():
+    """Table 6 (425 x 18 binary, 2 classes): LCA 37 parameters as in the paper; FMA with class-invariant
+    loadings 37 + 18 = 55 (the paper: 56) and FMA-GoM one more, 56 (the paper: 57); log-likelihoods
+    nested LCA <= FMA <= FMA-GoM (up to 0.1: the FMA integrates its factor by 41-point Gauss-Hermite,
+    the FMA-GoM membership and factor jointly by a 31 x 31 trapezoid grid)."""
+    rng = np.random.default_rng(6)
+    n, p = 425, 18
+    lam = rng.uniform(0.8, 1.8, p)
+    tau = np.vstack([rng.normal(-1.0, 0.5, p), rng.normal(1.0, 0.5, p)])
+    cls = (rng.uniform(size=n) < 0.45).astype(int)
+    eta = rng.normal(size=n)
+    y = (rng.uniform(size=(n, p)) < special.expit(lam * eta[:, None] - tau[cls])).astype(float)
+    items = [f"h{i}" for i in range(p)]
+    frame = pd.DataFrame(y, columns=items)
+    lca = mm.lca(frame, items, 2).fit(starts=(8, 2), seed=1, se=None)
+    fma = mm.fma(frame, items, 2).fit(starts=(8, 2), seed=1, se=None)
+    fma_gom = mm.gom(frame, items, 2, n_factors=1).fit(starts=(4, 1), seed=1, se=None)
+    assert (lca.n_params, fma.n_params, fma_gom.n_params) == (37, 55, 56)
+    assert fma_gom.lca.n_params == fma.n_params  # the FMA is the FMA-GoM's nested start
+    assert lca.loglik < fma.loglik <= fma_gom.loglik + 0.1
