@@ -154,6 +154,7 @@ def guessing_parameters(result) -> pd.DataFrame:
         grad_b[kt], grad_b[kl] = 1.0 / lam, -tau / lam**2
         grad_a = np.zeros(len(phi))
         grad_a[kl] = 1.0
-        rows.append({"item": item, "gamma": gamma, "lambda": lam, "tau": tau, "g": g, "g_se": se_of(grad_g),
+        g_se = np.nan if layout.names[kg] in result.at_bound else se_of(grad_g)  # g held at 0 or 1
+        rows.append({"item": item, "gamma": gamma, "lambda": lam, "tau": tau, "g": g, "g_se": g_se,
                      "a": lam, "a_se": se_of(grad_a), "b": tau / lam, "b_se": se_of(grad_b)})
     return pd.DataFrame(rows)

@@ -41,6 +41,9 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
     structure = model.structure
     layout = structure.layout
     prior = make_prior(structure, model.data, priors)
+    if prior.beta is not None:
+        raise SpecificationError("Beta priors on guessing logits are available for method='map' only; give the "
+                                 "'item logit' group a normal (mean, sd) prior for sampling")
     coords = {"free_parameter": layout.free_names, "parameter": layout.names}
     with pm.Model(coords=coords) as pm_model:
         if prior.flat:

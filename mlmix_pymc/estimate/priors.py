@@ -26,6 +26,11 @@ nominal intercepts                 logit                  2.5
 Means of continuous items are centred at the item's sample mean and variances at its log
 sample variance. Replace a group with ``priors={"mean": (0, 100), ...}`` (mean, sd of
 theta) or use ``priors="flat"`` (improper uniform: MAP then equals ML).
+
+Item-specific class logits (``"item logit"``: the 3PL's guessing logits gamma, eq 44-48) may
+instead take the Beta prior IRT users set on the guessing probability g = expit(gamma):
+``priors={"item logit": ("beta", 5, 17)}`` puts g ~ Beta(5, 17), i.e. log p(gamma) =
+5 log g + 17 log(1 - g) (the Jacobian of g(gamma) included); MAP only.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from ..families import REGISTRY
 # groups (``Family.prior_sd``: thresholds, means, variances, log rates, nominal intercepts).
 STRUCTURAL_SD = {"intercept": 2.5, "slope": 2.5, "transition": 2.5, "item slope": 2.5, "between regression": 2.5,
                  "covariance": 1.0, "covariance off-diagonal": 1.0, "loading": 2.5, "factor variance": 1.0,
-                 "factor mean": 2.5}
+                 "factor mean": 2.5, "membership loading": 2.5, "membership concentration": 1.5,
+                 "item logit": 2.5}
 DEFAULT_SD = {**STRUCTURAL_SD, **{group: sd for fam in dict.fromkeys(REGISTRY.values()) for group, sd in fam.prior_sd.items()}}
 GROUPS = tuple(DEFAULT_SD)
 
@@ -54,6 +60,7 @@ class Prior:
     mean: np.ndarray
     sd: np.ndarray
     flat: bool = False
+    beta: np.ndarray | None = None  # (n_free, 2) Beta(a, b) on expit(theta) where not NaN (guessing logits)
 
     def logp_grad_hess(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Log density (up to a constant), gradient and (diagonal) Hessian."""
@@ -61,7 +68,15 @@ class Prior:
             k = len(theta)
             return 0.0, np.zeros(k), np.zeros((k, k))
         z = (theta - self.mean) / self.sd
-        return float(-0.5 * np.sum(z**2)), -z / self.sd, np.diag(-1.0 / self.sd**2)
+        logp, grad, hess = -0.5 * z**2, -z / self.sd, -1.0 / self.sd**2
+        if self.beta is not None:
+            on = ~np.isnan(self.beta[:, 0])
+            a, b = self.beta[on, 0], self.beta[on, 1]
+            g = 1.0 / (1.0 + np.exp(-theta[on]))
+            logp[on] = a * np.log(g) + b * np.log1p(-g)
+            grad[on] = a * (1 - g) - b * g
+            hess[on] = -(a + b) * g * (1 - g)
+        return float(np.sum(logp)), grad, np.diag(hess)
 
 
 def prior_group(layout, k: int) -> str:
@@ -87,6 +102,14 @@ def make_prior(structure, data, priors: str | Mapping | None = None) -> Prior:
         raise SpecificationError(f"unknown prior group(s) {sorted(unknown)}; groups are {list(GROUPS)}")
     mean = np.zeros(layout.n_free)
     sd = np.zeros(layout.n_free)
+    beta = np.full((layout.n_free, 2), np.nan)
+    beta_groups: dict[str, tuple[float, float]] = {}
+    for group in [g for g, v in overrides.items() if isinstance(v, (tuple, list)) and len(v) == 3 and v[0] == "beta"]:
+        _, a, b = overrides.pop(group)
+        if group != "item logit" or not (float(a) > 0 and float(b) > 0):
+            raise SpecificationError(f"priors[{group!r}] = ('beta', a, b) is available for the 'item logit' group "
+                                     "(guessing probabilities) with a, b > 0")
+        beta_groups[group] = (float(a), float(b))
     for f, k in enumerate(layout.representative):
         group = prior_group(layout, k)
         info = layout.infos[k]
@@ -105,4 +128,6 @@ def make_prior(structure, data, priors: str | Mapping | None = None) -> Prior:
             if scale <= 0:
                 raise SpecificationError(f"priors[{group!r}]: the sd must be positive, got {scale}")
         mean[f], sd[f] = centre, scale
-    return Prior(mean, sd)
+        if group in beta_groups:
+            beta[f] = beta_groups[group]
+    return Prior(mean, sd, beta=beta if np.isfinite(beta).any() else None)

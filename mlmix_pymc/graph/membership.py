@@ -23,6 +23,8 @@ import numpy as np
 
 from .params import ParameterLayout
 
+ITEM_LOGIT_BOUND = 15.0  # item logits that run off (a guessing probability of 0 or 1) are held at +-15
+
 
 @dataclass(frozen=True, eq=False)
 class Membership:
@@ -96,6 +98,7 @@ def add_membership(layout: ParameterLayout, cv, items: tuple[str, ...]) -> Membe
         names = np.array([[f"{cv.name}#{c}|{it}" for it in items] for c in classes], dtype=object)
         block = layout.add_block(f"ilogit:{cv.name}", names, group="item logit", class_var=cv.name,
                                  classes=classes[:, None], items=np.array(items, dtype=object)[None, :],
-                                 transform="identity", class_axes={cv.name: 0}, fixed=fixed)
+                                 transform="identity", class_axes={cv.name: 0}, fixed=fixed,
+                                 bounds=(-ITEM_LOGIT_BOUND, ITEM_LOGIT_BOUND))
         item_logits = block.index.astype(np.int64)
     return Membership(cv.name, cv.membership, k, tuple(items), random, alpha, item_logits)
