@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytensor.tensor as pt
 import pytest
 from scipy import special
 
@@ -338,3 +339,23 @@ def test_recovery_three_pl():
     for col, truth in (("g", g), ("a", a), ("b", b)):
         z = np.abs(table[col].to_numpy() - truth) / table[f"{col}_se"].to_numpy()
         assert np.all(z < 3), (col, np.round(z, 2))
+
+
+def test_explicit_dirichlet_memberships_for_nuts(data):
+    """The Bayesian Dirichlet GoM (Erosheva): per-person memberships g on PyMC's simplex, the items'
+    classes summed out; its likelihood term equals sum_j sum_i log sum_k g_jk f_ijk in numpy."""
+    frame, y, tau3 = data
+    tau = tau3[:2]
+    model = mm.gom(frame, ITEMS, 2, membership="dirichlet")
+    pm_model = model.to_pymc(random_effects="explicit")
+    theta = model.theta_from_values(_values(tau, {"alpha(c#1)": 0.6, "alpha(c#2)": 0.9}))
+    g = np.random.default_rng(0).dirichlet([1.0, 1.0], size=N)
+    (potential,) = pm_model.replace_rvs_by_values(pm_model.potentials)  # g at its value, not a draw
+    term = pm_model.compile_fn(potential, inputs=pm_model.value_vars, on_unused_input="ignore")
+    transform = pm_model.rvs_to_transforms[pm_model["g"]]
+    point = {"theta": theta, "g_simplex__": transform.forward(pt.as_tensor_variable(g)).eval()}
+    f = ref.binary_item_probs(y, tau)
+    expected = float(np.sum(np.log(np.einsum("nk,npk->np", g, f))))
+    assert float(term(point)) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(SpecificationError, match="membership='dirichlet'"):
+        mm.gom(frame, ITEMS, 2).to_pymc(random_effects="explicit")

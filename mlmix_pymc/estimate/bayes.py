@@ -52,6 +52,9 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
             theta = pm.Normal("theta", mu=prior.mean, sigma=prior.sd, dims="free_parameter")
         pm.Deterministic("phi", layout.symbolic_reported(theta), dims="parameter")
         # integration / points choose the cluster integration; a single-level model keeps its fit's factor rule
+        if random_effects == "explicit" and structure.is_gom:  # per-person memberships on the simplex
+            _explicit_memberships(pm_model, structure, theta)
+            return pm_model
         objective = model.compile(integration, points) if structure.is_two_level else model.compile()
         z = None
         if random_effects == "explicit" and objective.dim:
@@ -61,6 +64,24 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         total = objective.symbolic_total(theta, z, None if ml_result is None else ml_result.theta)
         pm.Potential("loglik", total)
     return pm_model
+
+
+def _explicit_memberships(pm_model, structure, theta) -> None:
+    """Dirichlet GoM with explicit memberships (Erosheva): g_j ~ Dirichlet(alpha) per person on PyMC's
+    simplex transform, the items' classes summed out (``gom_likelihood.explicit_membership_loglik``)."""
+    import pymc as pm
+
+    from ..graph.gom_likelihood import explicit_membership_loglik
+
+    memb = structure.membership
+    if memb.kind != "dirichlet":
+        raise SpecificationError("random_effects='explicit' in a grade-of-membership model needs "
+                                 "membership='dirichlet'; logistic-normal memberships are sampled integrated")
+    phi = structure.layout.symbolic_natural(theta[None, :])
+    pm_model.add_coord("person", np.arange(len(structure.row_pattern)))
+    pm_model.add_coord("profile", [f"{memb.class_var}#{k + 1}" for k in range(memb.n_classes)])
+    g = pm.Dirichlet("g", a=phi[0, memb.alpha], dims=("person", "profile"))
+    pm.Potential("loglik", explicit_membership_loglik(structure, phi, g))
 
 
 def _check_sampler(sampler: str) -> None:
@@ -174,6 +195,22 @@ def _align_posterior(model, idata, reference: np.ndarray) -> None:
         idata.posterior["theta"] = idata.posterior["theta"].copy(data=new_theta.reshape(theta.shape))
     idata.posterior["phi"] = idata.posterior["phi"].copy(data=aligned.reshape(chains, draws, -1))
     idata.attrs["n_relabelled"] = n_relabelled
+    if n_relabelled and "g" in idata.posterior:  # explicit GoM memberships follow their draw's relabelling
+        _align_memberships(model.structure, idata, phi, aligned)
+
+
+def _align_memberships(structure, idata, raw: np.ndarray, aligned: np.ndarray) -> None:
+    """Permute each draw's memberships g like its Dirichlet alpha (which only permutes, ``relabel.py``)."""
+    import itertools
+
+    alpha = structure.membership.alpha
+    perms = [np.array(p) for p in itertools.permutations(range(len(alpha)))]
+    g = idata.posterior["g"].values  # (chain, draw, person, K)
+    flat = g.reshape(-1, g.shape[2], g.shape[3]).copy()
+    for s in range(len(flat)):
+        best = min(perms, key=lambda p: float(np.sum((raw[s, alpha][p] - aligned[s, alpha]) ** 2)))
+        flat[s] = flat[s][:, best]
+    idata.posterior["g"] = idata.posterior["g"].copy(data=flat.reshape(g.shape))
 
 
 def pointwise_loglik(model, theta: np.ndarray) -> np.ndarray:

@@ -294,3 +294,11 @@ def _dirichlet(structure: GraphStructure, phi, logf, log_w) -> GomTerms:
     n = structure.n_patterns
     return GomTerms(loglik, pt.broadcast_to(loglik[:, None] + log_mean_post, (n, k)),
                     pt.broadcast_to(log_mean_prior, (n, k)), integrand, log_second)
+
+
+def explicit_membership_loglik(structure: GraphStructure, phi, g):
+    """sum_j sum_i log sum_k g_jk f_ijk with explicit memberships ``g`` (N persons, K) (eq 28; the
+    items' classes summed out, g sampled): the Bayesian Dirichlet GoM of Erosheva."""
+    logf, _ = item_log_densities(structure, phi, False, None)  # (n_patterns, 1, P, K)
+    per_person = logf[:, 0][structure.row_pattern]  # (N, P, K)
+    return pt.logsumexp(per_person + pt.log(g)[:, None, :], axis=-1).sum()
