@@ -206,6 +206,12 @@ def test_fit_reports_memberships_icc_and_the_nested_lca(data):
     var = result.parameters.set_index("name").loc["var(c#1)", "estimate"]
     assert icc["icc"].iloc[0] == pytest.approx(var / (var + np.pi**2 / 3))
     assert "GRADE OF MEMBERSHIP BESIDE THE NESTED LCA" in result.summary()
+    profiles = result.profile_comparison()  # Fig 4's data: one point per item and class
+    assert len(profiles) == 2 * P and profiles["lca"].between(0, 1).all() and profiles["gom"].between(0, 1).all()
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    ax = result.plot_profile_comparison(cls=1)
+    assert len(ax.collections[0].get_offsets()) == P
 
 
 def test_gom_specification_errors(data):
