@@ -118,7 +118,7 @@ def _categorical_mix(structure: GraphStructure, phi, factor_rule, probs, order: 
         by_item = data.dimshuffle(1, 0, 2)  # (P, n, S)
         missing = 1.0 - by_item.sum(axis=-1, keepdims=True)  # (P, n, 1): 1 where the item is missing
         # one small matrix product per item: (n, S) @ (S, Rn)
-        mix = pt.batched_dot(by_item, table.dimshuffle(1, 2, 0)) + missing  # (P, n, Rn)
+        mix = pt.matmul(by_item, table.dimshuffle(1, 2, 0)) + missing  # (P, n, Rn)
         mixes.append(mix)
     return mixes[0] if len(mixes) == 1 else pt.concatenate(mixes, axis=0)
 
