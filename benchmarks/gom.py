@@ -73,7 +73,7 @@ How to run
 ----------
 From the repository root (after ``pip install -e .[bench]``)::
 
-    python benchmarks/gom.py                         # all cases, 7326 x 17 (several minutes)
+    python benchmarks/gom.py                         # all cases, 7326 x 17 (~30 min on 2 cores)
     python benchmarks/gom.py --quick --n 800         # a small check
     python benchmarks/gom.py --cases ln2 long
     python benchmarks/gom.py --cases long --long-fit --long-starts 30 5

@@ -302,9 +302,9 @@ def gom(data: pd.DataFrame, items: Sequence[str], n_classes: int, membership: st
         membership.
     fixed, equal : constraints by parameter name (``model.parameter_names``).
 
-    ``fit()`` integrates the logistic-normal membership by adaptive Gauss-Hermite by default
-    (11 / 7 / 5 points per dimension for 1 / 2 / 3 dimensions; ``integration="qmc"`` beyond)
-    and starts from the LCA solution besides the random starts (``result.lca``).
+    ``fit()`` integrates the logistic-normal membership by the trapezoid rule by default
+    (41 / 31 / 15 points per dimension for 1 / 2 / 3 dimensions, QMC beyond) and starts from
+    the LCA solution besides the random starts (``result.lca``).
     """
     if isinstance(items, str):
         raise SpecificationError(f"items must be a list of column names, got the string {items!r}")
