@@ -14,6 +14,15 @@ from .model import Model
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 
+def _families_by_item(items: list[str], family: str | Mapping[str, str]) -> dict:
+    """item -> family from one family name or a dict, refusing dict keys that are not items."""
+    families = dict(family) if isinstance(family, Mapping) else {it: family for it in items}
+    unknown = set(families) - set(items)
+    if unknown:
+        raise SpecificationError(f"family given for columns {sorted(unknown)} that are not in items")
+    return families
+
+
 def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Sequence[str] | None = None,
         link: str = "logit", family: str | Mapping[str, str] = "binary", variance: str = "class-specific",
         fixed: Mapping[str, float] | None = None, equal: Sequence[Sequence[str]] | None = None,
@@ -40,10 +49,7 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
     if isinstance(items, str):
         raise SpecificationError(f"items must be a list of column names, got the string {items!r}")
     items = list(items)
-    families = dict(family) if isinstance(family, Mapping) else {it: family for it in items}
-    unknown = set(families) - set(items)
-    if unknown:
-        raise SpecificationError(f"family given for columns {sorted(unknown)} that are not in items")
+    families = _families_by_item(items, family)
     spec = ModelSpec(
         class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ()),
                                        random_intercept=random_intercept),),
@@ -311,10 +317,7 @@ def gom(data: pd.DataFrame, items: Sequence[str], n_classes: int, membership: st
     items = list(items)
     if membership not in MEMBERSHIP_KINDS:
         raise SpecificationError(f"membership must be one of {MEMBERSHIP_KINDS}, got {membership!r}")
-    families = dict(family) if isinstance(family, Mapping) else {it: family for it in items}
-    unknown = set(families) - set(items)
-    if unknown:
-        raise SpecificationError(f"family given for columns {sorted(unknown)} that are not in items")
+    families = _families_by_item(items, family)
     if item_covariates is None:
         by_item: dict = {}
     elif isinstance(item_covariates, Mapping):

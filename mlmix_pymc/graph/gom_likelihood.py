@@ -91,14 +91,9 @@ def _group_coefficients(structure: GraphStructure, phi, group, per_row: bool, fa
         row = contract(xg, layout.gather(phi, group.slope_key), per_row)[:, :, None, None]  # (n, K, 1, 1)
         eta = row if eta is None else eta + row
     if eta is None:
-        return family_coefficients(group, params, None)[:, :, None], data  # (R, K, 1, P, S)
+        return group.family.coefficients(params, None, group.link)[:, :, None], data  # (R, K, 1, P, S)
     with_nodes = {role: p[:, :, None] for role, p in params.items()}  # (R, K, 1, P[, extra])
-    return family_coefficients(group, with_nodes, eta), data
-
-
-def family_coefficients(group, params, eta):
-    """``group.family.coefficients`` (the one place item densities are defined)."""
-    return group.family.coefficients(params, eta, group.link)
+    return group.family.coefficients(with_nodes, eta, group.link), data
 
 
 def _categorical_mix(structure: GraphStructure, phi, factor_rule, probs, order: list[str]):
