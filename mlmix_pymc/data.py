@@ -94,6 +94,8 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
     covariates = np.empty((len(df), 0))
     if spec.covariates:
         covariates = np.column_stack([_numeric_column(df, c, "covariate") for c in spec.covariates])
+        for k, c in enumerate(spec.covariates):
+            _warn_extreme_scale(covariates[:, k], c, "covariate")
         missing_cov = np.isnan(covariates).any(axis=1)
         if missing_cov.any():
             dropped["missing covariate"] = int(missing_cov.sum())
@@ -119,6 +121,7 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
         kind = family_of(ind.family).data_kind
         if kind == "continuous":
             values = _numeric_column(df, ind.name, "continuous indicator")
+            _warn_extreme_scale(values, ind.name, "normal indicator")
             indicators[ind.name] = IndicatorData(ind.name, ind.family, values)
         elif kind == "count":
             indicators[ind.name] = IndicatorData(ind.name, ind.family, _count_column(df, ind.name))
@@ -183,6 +186,40 @@ def _check_cluster_constant(covariates: np.ndarray, spec: ModelSpec, codes: np.n
                 f"{spec.cluster!r} ({len(bad)} cluster(s)); predictors of between-level class variables and "
                 "random effects must be constant within a cluster"
             )
+
+
+SCALE_LIMITS = (1e-6, 1e6)  # SDs outside: the optimizer's tolerances are not scale-free
+MEAN_TO_SD_WARN = 1e4  # |mean| / SD above: a normal item's log density (y^2 - 2 mu y + mu^2) loses precision
+MEAN_TO_SD_ERROR = 1e7  # ... and above this it is rounding noise (relative error ~ 1e-16 x ratio^2 per row)
+MAX_ROBUST_Z = 1e5  # |y - median| / (1.4826 MAD) above: an outlier (a data-entry error?)
+
+
+def _warn_extreme_scale(values: np.ndarray, col: str, role: str) -> None:
+    """Warn with the remedy when a continuous column's scale makes ML numerically unreliable;
+    a normal item whose mean is so far from 0 that its density is rounding noise is a ``DataError``."""
+    obs = values[~np.isnan(values)]
+    if obs.size < 2:
+        return
+    sd, mean = float(obs.std()), float(obs.mean())
+    med = float(np.median(obs))
+    mad = 1.4826 * float(np.median(np.abs(obs - med)))
+    ratio = abs(mean) / sd if sd > 0 else 0.0
+    if role == "normal indicator" and ratio > MEAN_TO_SD_ERROR:
+        raise DataError(f"{role} column {col!r} has mean {mean:.6g} but SD only {sd:.4g}: its normal density "
+                        f"cannot be computed in double precision; center it (subtract about {med:.6g}) before fitting")
+    if mad > 0 and np.abs(obs - med).max() / mad > MAX_ROBUST_Z:
+        worst = obs[np.argmax(np.abs(obs - med))]
+        warnings.warn(f"{role} column {col!r} has an extreme value {worst:.6g}, more than {MAX_ROBUST_Z:.0e} robust "
+                      f"SDs (scaled MAD {mad:.4g}) from its median {med:.6g}: check it for a data-entry error or a "
+                      "missing-value code; it dominates the column's variance", stacklevel=4)
+    elif ratio > MEAN_TO_SD_WARN:
+        warnings.warn(f"{role} column {col!r} has mean {mean:.6g} but SD only {sd:.4g}: the likelihood loses "
+                      f"precision; center it (subtract about {med:.6g}) before fitting", stacklevel=4)
+    elif sd > 0 and not SCALE_LIMITS[0] <= sd <= SCALE_LIMITS[1]:
+        factor = 10.0 ** np.round(np.log10(sd))
+        warnings.warn(f"{role} column {col!r} has SD {sd:.4g}: the optimizer's convergence tolerances are not "
+                      f"scale-free; divide it by {factor:.0e} before fitting (estimates of its parameters then "
+                      "change by that factor)", stacklevel=4)
 
 
 def _numeric_column(df: pd.DataFrame, col: str, role: str) -> np.ndarray:

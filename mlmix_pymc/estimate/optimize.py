@@ -77,14 +77,26 @@ def maximize(compiled: CompiledLikelihood, theta0: np.ndarray, bounds, max_iter:
 
 
 def _lbfgs(compiled, theta0, bounds, max_iter, n_obs, gtol):
+    last: list = []  # the last finite (value, gradient): a non-finite trial point makes the line search back off
+
     def objective(theta):
         ll, grad = compiled.loglik_grad(theta)
         if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
-            raise NonFiniteLikelihood("log-likelihood or gradient is not finite")
+            if not last:  # the start itself is not finite
+                raise NonFiniteLikelihood("log-likelihood or gradient is not finite")
+            return _backoff_value(last[0]), last[1]
+        last[:] = [-ll / n_obs, -grad / n_obs]
         return -ll / n_obs, -grad / n_obs
 
     return optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
                              options={"maxiter": max_iter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20})
+
+
+def _backoff_value(last_value: float) -> float:
+    """A finite objective far above the last finite one, returned at a trial point where the
+    log-likelihood or its gradient overflows: the line search then shortens the step (an
+    infinite value would make its cubic interpolation NaN)."""
+    return float(last_value + 1e8 * max(1.0, abs(last_value)))
 
 
 def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_theta=None,

@@ -43,8 +43,25 @@ def partition_start(structure: GraphStructure, rng: np.random.Generator | None) 
                 starts["thresholds"] = starts["thresholds"] * _attenuation(phi, g, cv.n_classes)
             for role, values in starts.items():
                 phi[layout.blocks[g.params[role]].index] = values
+    _scale_normal_loadings(structure, phi)
     phi[layout.fixed_mask] = layout.fixed_values[layout.fixed_mask]
     return phi
+
+
+def _scale_normal_loadings(structure: GraphStructure, phi: np.ndarray) -> None:
+    """Loadings of normal items start on the item's scale (times its SD): a loading of 1 on an
+    item with SD 0.002 puts every start far from the data (eq 36 with a unit-variance factor)."""
+    for g in structure.groups:
+        if g.loadings is None or g.family.data_kind != "continuous":
+            continue
+        stats = g.data.reshape(g.data.shape[0], len(g.items), -1)
+        w = structure.pattern_counts[:, None] * stats[..., 0]
+        mean = (w * stats[..., 2]).sum(0) / w.sum(0)
+        sd = np.sqrt(np.maximum((w * stats[..., 1]).sum(0) / w.sum(0) - mean**2, 0.0))
+        for p in range(len(g.items)):
+            elements = g.loadings[:, p, :]
+            elements = elements[elements >= 0]
+            phi[elements] = phi[elements] * (sd[p] if sd[p] > 0 else 1.0)
 
 
 def _membership_start(structure: GraphStructure, phi: np.ndarray, sizes: np.ndarray, rng) -> None:

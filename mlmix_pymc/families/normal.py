@@ -2,7 +2,9 @@
 
 Statistics [m, m y^2, m y] (m: observed) make the log density one contraction with
 -1/2 [log 2 pi s2 + mu^2 / s2, 1 / s2, -2 mu / s2]. Variances are log-parameterized with a
-floor of 1e-6 x the item's variance (a class collapsing onto one value is a singularity).
+floor of 1e-6 x the item's variance (a class collapsing onto one value is a singularity); the
+variance is the smaller of the sample variance and the squared scaled MAD, so one outlier cannot
+raise the floor of every class.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Normal(Family):
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
         add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
                         cv_name, items)
-        floor = np.log(1e-6 * np.nanvar(values, axis=0))
+        floor = np.log(1e-6 * robust_variance(values))
         vblock = add_class_block(layout, f"variance:{key}", class_names("var({item})", items, cv_name, n_classes),
                                  "variance", cv_name, items, "log", lambda pos: (floor[pos[1]], np.inf))
         for p, it in enumerate(items):
@@ -63,6 +65,13 @@ class Normal(Family):
 
     def simulate(self, rng, params, eta, link):
         return params["means"] + eta + np.sqrt(params["variances"]) * rng.standard_normal(len(eta))
+
+
+def robust_variance(values: np.ndarray) -> np.ndarray:
+    """Per column: min(sample variance, (1.4826 MAD)^2), ignoring NaN (MAD 0: the variance)."""
+    var = np.nanvar(values, axis=0)
+    mad = 1.4826 * np.nanmedian(np.abs(values - np.nanmedian(values, axis=0)), axis=0)
+    return np.where(mad > 0, np.minimum(var, mad**2), var)
 
 
 NORMAL = Normal()
