@@ -30,6 +30,8 @@ def main(argv=None) -> int:
     from .errors import MlmixError
 
     try:
+        if args.json:
+            check_output_path(args.json)  # before the fit, not after it
         if args.command == "demo":
             result = run_demo()
         else:
@@ -39,7 +41,11 @@ def main(argv=None) -> int:
         return 2
     print(result.summary())
     if args.json:
-        Path(args.json).write_text(result.to_json(indent=2))
+        try:
+            Path(args.json).write_text(result.to_json(indent=2))
+        except OSError as err:
+            print(f"mlmix: error: cannot write {args.json!r}: {err.strerror}", file=sys.stderr)
+            return 2
         print(f"\nresults written to {args.json}")
     return 0
 
@@ -55,10 +61,47 @@ def run_spec_file(path: str | Path):
     spec = ModelSpec.from_file(path)
     if not spec.data:
         raise SpecificationError(f"spec {str(path)!r} has no 'data' entry naming its CSV file")
+    if not isinstance(spec.data, str):
+        raise SpecificationError(f"'data' in spec {str(path)!r} must be the path of a CSV file, got {spec.data!r}")
     csv = (path.parent / spec.data).resolve()
     if not csv.exists():
         raise SpecificationError(f"data file {str(csv)!r} named in spec {str(path)!r} does not exist")
-    return fit_spec(spec, pd.read_csv(csv))
+    return fit_spec(spec, read_csv(csv))
+
+
+def read_csv(csv: Path):
+    """The data CSV as a DataFrame; an unreadable, empty or malformed file is a ``DataError``."""
+    import pandas as pd
+
+    from .errors import DataError
+
+    if not csv.is_file():
+        raise DataError(f"data file {str(csv)!r} is not a file (a directory?)")
+    try:
+        return pd.read_csv(csv)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(csv)!r} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"data file {str(csv)!r} is not a readable CSV: {first}") from None
+    except OSError as err:
+        raise DataError(f"cannot read data file {str(csv)!r}: {err.strerror}") from None
+
+
+def check_output_path(out: str) -> None:
+    """The ``--json`` target must be writable: its directory exists and it is not a directory."""
+    import os
+
+    from .errors import SpecificationError
+
+    target = Path(out)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise SpecificationError(f"--json {out!r} is a directory; give a file name")
+    if not folder.is_dir():
+        raise SpecificationError(f"--json {out!r}: directory {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SpecificationError(f"--json {out!r}: directory {str(folder)!r} is not writable")
 
 
 def run_demo():

@@ -51,6 +51,7 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
 
     params = ml_result.parameters
     free = (params["status"] != "fixed").to_numpy()
+    _check_same_model(ml_result, idata)
     phi = idata.posterior["phi"]
     draws = phi.values.reshape(-1, phi.shape[-1])
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -66,3 +67,19 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     # evaluated with the fit's own integration (method, points), so both values are on one scale
     at_mean = model.loglik(theta_mean, **ml_result.integration_settings)
     return Comparison(table, float(ml_result.loglik), float(at_mean))
+
+
+def _check_same_model(ml_result, idata) -> None:
+    """``idata`` must be a posterior of the model that ``ml_result`` fitted (same parameters)."""
+    from .errors import SpecificationError
+
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None or "phi" not in posterior:
+        raise SpecificationError("compare() needs the InferenceData returned by Model.sample (with 'phi' draws)")
+    names = list(ml_result.structure.layout.names)
+    phi = posterior["phi"]
+    drawn = list(map(str, phi.coords["parameter"].values)) if "parameter" in phi.coords else None
+    if phi.shape[-1] != len(names) or (drawn is not None and drawn != names):
+        raise SpecificationError(f"compare(): the ML result has {len(names)} parameters but the posterior draws have "
+                                 f"{phi.shape[-1]}" + ("" if drawn is None or phi.shape[-1] != len(names) else
+                                                      " with other names") + "; they come from different models")

@@ -53,6 +53,7 @@ class ModelData:
     cluster_codes: np.ndarray | None = None
     cluster_labels: tuple = ()
     dropped: dict[str, int] = field(default_factory=dict)
+    kept: np.ndarray | None = None  # (len(input_index),) bool: the input rows used (aligns a duplicated index)
 
     @property
     def n_obs(self) -> int:
@@ -88,6 +89,8 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise DataError(f"column {col!r} is not in the data{hint}; columns are {list(map(str, df.columns))[:20]}")
 
+    for col in dict.fromkeys(needed):
+        _check_value_kinds(df[col], col)
     keep = np.ones(len(df), dtype=bool)
     dropped: dict[str, int] = {}
 
@@ -110,6 +113,7 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
     cluster_labels: tuple = ()
     if spec.cluster is not None:
         cl = df[spec.cluster]
+        _check_cluster_id_types(cl, spec.cluster)
         if cl.isna().any():
             dropped["missing cluster id"] = int(cl.isna().sum())
             warnings.warn(f"{int(cl.isna().sum())} row(s) with a missing cluster id in column "
@@ -118,6 +122,8 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
 
     indicators = {}
     for ind in spec.indicators:
+        if df[ind.name].isna().all():
+            raise DataError(f"{ind.family} indicator {ind.name!r} has no observed values (every value is missing)")
         kind = family_of(ind.family).data_kind
         if kind == "continuous":
             values = _numeric_column(df, ind.name, "continuous indicator")
@@ -168,6 +174,7 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
         cluster_codes=cluster_codes,
         cluster_labels=cluster_labels,
         dropped=dropped,
+        kept=keep,
     )
 
 
@@ -255,6 +262,7 @@ def _count_column(df: pd.DataFrame, col: str) -> np.ndarray:
 def _categorical_column(s: pd.Series, col: str, family: str) -> tuple[np.ndarray, tuple]:
     """Recode a categorical column to float codes 0..C-1 (NaN for missing)."""
     observed = s.dropna()
+    _check_categories(s, observed, col, family)
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = [c for c in s.cat.categories if (observed == c).any()]
     else:
@@ -273,3 +281,65 @@ def _categorical_column(s: pd.Series, col: str, family: str) -> tuple[np.ndarray
     code = {c: float(i) for i, c in enumerate(cats)}
     values = s.map(code).to_numpy(dtype=float, na_value=np.nan)
     return values, tuple(cats)
+
+
+# values that are neither numbers nor category labels (str / numbers); pandas would hash,
+# sort or convert them silently (datetimes to nanoseconds, complex numbers to their real part)
+_FORBIDDEN_KINDS = (list, tuple, dict, set, frozenset, bytes, bytearray, complex, np.complexfloating,
+                    pd.Timestamp, pd.Timedelta, np.datetime64, np.timedelta64, pd.Interval, pd.Period)
+
+
+def _check_value_kinds(s: pd.Series, col: str) -> None:
+    """Refuse columns of complex numbers, dates / times, bytes or containers, naming the column and value."""
+    import datetime
+
+    dtype = s.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        raise DataError(f"column {col!r} holds complex numbers ({s.iloc[0]!r}); use its real values")
+    if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))):
+        raise DataError(f"column {col!r} holds dates or times (dtype {dtype}); convert it to numbers "
+                        "(for example days since a reference date) or to category labels first")
+    if dtype != object:
+        return
+    forbidden = _FORBIDDEN_KINDS + (datetime.date, datetime.time, datetime.timedelta)
+    bad = s.map(lambda v: isinstance(v, forbidden))
+    if bad.any():
+        row = bad.index[np.flatnonzero(bad.to_numpy())[0]]
+        value = s[bad].iloc[0]
+        raise DataError(f"column {col!r} has value {value!r} of type {type(value).__name__} (row {row!r}); "
+                        f"cells must hold numbers or text labels; {int(bad.sum())} such value(s)")
+
+
+def _check_categories(s: pd.Series, observed: pd.Series, col: str, family: str) -> None:
+    """Categorical items: no infinite values; an ordinal item's order must be known (numbers or an
+    ordered ``pd.Categorical``): text sorts alphabetically ("high" < "low", "10" < "2")."""
+    numeric = pd.to_numeric(observed, errors="coerce") if observed.dtype == object else observed
+    if pd.api.types.is_numeric_dtype(numeric) and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any():
+        raise DataError(f"{family} indicator {col!r} has infinite values; code them as missing (NaN) or as a category")
+    if family != "ordinal":
+        return
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        if s.cat.ordered or pd.api.types.is_numeric_dtype(s.cat.categories):
+            return
+        labels = list(s.cat.categories)
+    elif pd.api.types.infer_dtype(observed, skipna=True) in ("integer", "floating", "mixed-integer-float",
+                                                             "boolean", "decimal", "empty"):
+        return
+    else:
+        labels = sorted(map(str, pd.unique(observed)))
+    raise DataError(f"ordinal indicator {col!r} has text categories {labels[:10]} whose order is unknown; "
+                    f"give the order with df[{col!r}] = pd.Categorical(df[{col!r}], categories=[...lowest to "
+                    "highest...], ordered=True), or recode it to numbers")
+
+
+def _check_cluster_id_types(cl: pd.Series, col: str) -> None:
+    """Cluster ids must not mix numbers and text: 7 and "7" would become two clusters."""
+    if cl.dtype != object:
+        return
+    kinds = {("text" if isinstance(v, str) else "number") for v in cl.dropna()}
+    if len(kinds) > 1:
+        first_text = next(v for v in cl.dropna() if isinstance(v, str))
+        first_number = next(v for v in cl.dropna() if not isinstance(v, str))
+        raise DataError(f"cluster column {col!r} mixes numbers and text ids (for example {first_number!r} and "
+                        f"{first_text!r}); convert it to one type, e.g. df[{col!r}].astype(str)")

@@ -79,4 +79,6 @@ def factor_scores(result) -> pd.DataFrame:
     for a, name in enumerate(latent.factors):
         cols[name] = mean[:, a]
         cols[f"{name}_sd"] = sd[:, a]
-    return pd.DataFrame(cols, index=result.index).reindex(result.input_index)
+    from .results import _to_input_rows
+
+    return _to_input_rows(pd.DataFrame(cols, index=result.index), result.input_index, result.model.data.kept)

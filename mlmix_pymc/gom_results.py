@@ -32,7 +32,9 @@ def membership_scores(result) -> pd.DataFrame:
     cols.update({f"sd({name}#{c + 1})": sd[:, c] for c in range(k)})
     out = pd.DataFrame(cols, index=result.index)
     out[f"dominant_{name}"] = mean.argmax(axis=1) + 1
-    out = out.reindex(result.input_index)
+    from .results import _to_input_rows
+
+    out = _to_input_rows(out, result.input_index, result.model.data.kept)
     out[f"dominant_{name}"] = out[f"dominant_{name}"].astype("Int64")
     return out
 

@@ -5,6 +5,7 @@ A new model type is a new spec here, never new likelihood code.
 
 from __future__ import annotations
 
+import numbers
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -51,7 +52,7 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
     items = list(items)
     families = _families_by_item(items, family)
     spec = ModelSpec(
-        class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ()),
+        class_variables=(ClassVariable(class_name, n_classes, covariates=covariates,
                                        random_intercept=random_intercept),),
         indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name, variance) for it in items),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
@@ -114,7 +115,7 @@ def regression_mixture(data: pd.DataFrame, y: str, x: str | Sequence[str], n_cla
         effects.append(RandomEffect("s", "slope", (y,), covariate=xs[0]))
     spec = ModelSpec(
         class_variables=(ClassVariable(name, n_classes, level=class_level, random_intercept=class_random_intercept,
-                                       covariates=tuple(class_covariates or ())),),
+                                       covariates=class_covariates),),
         indicators=(Indicator(y, family, link, name, variance, covariates=tuple(xs)),),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         cluster=cluster, random_effects=tuple(effects), random_covariance=random_covariance,
@@ -144,7 +145,7 @@ def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: i
     if len(items_by_time) < 2:
         raise SpecificationError("an LTA needs items for at least two time points")
     names = [f"c{t + 1}" for t in range(len(items_by_time))]
-    cvs = tuple(ClassVariable(name, n_classes, covariates=tuple(covariates or ()) if t == 0 else (),
+    cvs = tuple(ClassVariable(name, n_classes, covariates=covariates if t == 0 else (),
                               depends_on=None if t == 0 else names[t - 1], random_intercept=random_intercept)
                 for t, name in enumerate(names))
     inds = tuple(Indicator(it, family, link, names[t]) for t, items in enumerate(items_by_time) for it in items)
@@ -160,6 +161,8 @@ CERTAIN_THRESHOLD = -30.0  # 3PL: P(y = 1 | guessing class) = F(30) = 1 - 1e-13 
 def _factors_for(items: list[str], n_factors: int, loadings: str, variance: str,
                  mean: str = "zero") -> tuple[Factor, ...]:
     """Factors f (one) or f1..fm in echelon form: factor a loads on items[a:] (rotation fixed, m <= 3)."""
+    if isinstance(n_factors, numbers.Integral) and not isinstance(n_factors, bool):
+        n_factors = int(n_factors)  # numpy integers too
     if isinstance(n_factors, bool) or not isinstance(n_factors, int) or not 1 <= n_factors <= 3:
         raise SpecificationError(f"n_factors must be 1, 2 or 3, got {n_factors!r}")
     if len(items) <= n_factors:
@@ -213,7 +216,7 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
             raise SpecificationError("cluster_intercept=True needs cluster=")
         effects = (RandomEffect("u", "intercept", tuple(items)),)
     spec = ModelSpec(
-        class_variables=(ClassVariable(class_name, n_classes, covariates=tuple(covariates or ())),),
+        class_variables=(ClassVariable(class_name, n_classes, covariates=covariates),),
         indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name) for it in items),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         cluster=cluster, random_effects=effects,
@@ -335,7 +338,7 @@ def gom(data: pd.DataFrame, items: Sequence[str], n_classes: int, membership: st
         factors = _factors_for(items, n_factors, loadings, "fixed")
     spec = ModelSpec(
         class_variables=(ClassVariable(class_name, n_classes, level="item", membership=membership,
-                                       covariates=tuple(covariates or ())),),
+                                       covariates=covariates),),
         indicators=tuple(Indicator(it, families.get(it, "binary"), link, class_name,
                                    covariates=tuple(by_item.get(it, ()))) for it in items),
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),

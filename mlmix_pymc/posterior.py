@@ -59,4 +59,6 @@ def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFr
         probs = marginal_class_probs(model.structure, posterior, cv.name)
         for k in range(cv.n_classes):
             cols[f"{cv.name}={k + 1}"] = probs[:, k]
-    return pd.DataFrame(cols, index=model.data.index).reindex(model.data.input_index)
+    from .results import _to_input_rows
+
+    return _to_input_rows(pd.DataFrame(cols, index=model.data.index), model.data.input_index, model.data.kept)

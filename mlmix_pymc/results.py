@@ -317,7 +317,7 @@ class MLResult:
         if len(self.structure.class_vars) > 1:
             for j, lab in enumerate(joint_class_labels(self.structure)):
                 out[f"joint[{lab}]"] = self.posterior[:, j]
-        out = out.reindex(self.input_index)
+        out = _to_input_rows(out, self.input_index, getattr(getattr(self.model, "data", None), "kept", None))
         for cv in self.structure.class_vars:
             out[f"most_likely_{cv.name}"] = out[f"most_likely_{cv.name}"].astype("Int64")
         return out
@@ -398,7 +398,8 @@ class MLResult:
             out.append(f"empty or near-empty class(es) {self.empty_classes}: this may be a local maximum that is "
                        "really the solution with fewer classes")
         if self.at_bound:
-            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {self.at_bound}")
+            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold (collapsed "
+                      f"ordinal thresholds: a category empty in that class) to avoid singularity: {self.at_bound}")
         if self.singular_parameters:
             out.append(f"singular information matrix; involved parameters: {self.singular_parameters}")
         if self.clusters is not None:
@@ -454,3 +455,16 @@ class MLResult:
     def to_json(self, **kwargs) -> str:
         """JSON text of ``to_dict()``."""
         return json.dumps(self.to_dict(), **kwargs)
+
+
+def _to_input_rows(table: pd.DataFrame, input_index: pd.Index, kept) -> pd.DataFrame:
+    """Rows of ``table`` (the rows used) placed at the input rows, NaN for rows left out.
+
+    By label when the input index is unique, else by position with the data layer's ``kept`` mask
+    (a duplicated index cannot be reindexed by label)."""
+    if input_index.is_unique or kept is None or len(kept) != len(input_index):
+        return table.reindex(input_index)
+    out = pd.DataFrame(np.nan, index=pd.RangeIndex(len(input_index)), columns=table.columns)
+    out.iloc[np.flatnonzero(kept)] = table.to_numpy()
+    out.index = input_index
+    return out

@@ -24,9 +24,12 @@ A spec round-trips through plain dicts, JSON and YAML (read with ``yaml.safe_loa
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from .errors import SpecificationError
 
@@ -73,7 +76,9 @@ class ClassVariable:
     item_logits: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "covariates", _names_tuple(self.covariates, f"covariates of class variable {self.name!r}"))
+        if isinstance(self.n_classes, numbers.Integral) and not isinstance(self.n_classes, bool):
+            object.__setattr__(self, "n_classes", int(self.n_classes))  # numpy integers too
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise SpecificationError(
                 f"class variable name {self.name!r} must be an identifier such as 'c' or 'c1'"
@@ -130,7 +135,7 @@ class Indicator:
     covariates: tuple[str, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "covariates", _names_tuple(self.covariates, f"covariates of indicator {self.name!r}"))
         if len(set(self.covariates)) != len(self.covariates) or self.name in self.covariates:
             raise SpecificationError(f"indicator {self.name!r} has duplicate or self covariates {self.covariates}")
         if not isinstance(self.name, str) or not self.name:
@@ -266,7 +271,7 @@ class Constraints:
     same_measurement: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "fixed", {str(k): float(v) for k, v in dict(self.fixed).items()})
+        object.__setattr__(self, "fixed", {str(k): _fixed_value(k, v) for k, v in dict(self.fixed).items()})
         object.__setattr__(self, "equal", tuple(tuple(g) for g in self.equal))
         object.__setattr__(self, "same_measurement", tuple(tuple(g) for g in self.same_measurement))
         for group in self.equal + self.same_measurement:
@@ -578,7 +583,11 @@ class ModelSpec:
     @classmethod
     def from_json(cls, text: str) -> "ModelSpec":
         """Spec from JSON text."""
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecificationError(f"spec is not valid JSON: {err}") from None
+        return cls.from_dict(data)
 
     def to_yaml(self) -> str:
         """YAML text of ``to_dict()``."""
@@ -607,7 +616,14 @@ class ModelSpec:
         path = Path(path)
         if not path.exists():
             raise SpecificationError(f"spec file {str(path)!r} does not exist")
-        text = path.read_text()
+        if not path.is_file():
+            raise SpecificationError(f"spec file {str(path)!r} is not a file (a directory?)")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SpecificationError(f"spec file {str(path)!r} is not a text (YAML or JSON) file") from None
+        except OSError as err:
+            raise SpecificationError(f"cannot read spec file {str(path)!r}: {err.strerror}") from None
         if path.suffix.lower() == ".json":
             return cls.from_json(text)
         return cls.from_yaml(text)
@@ -629,6 +645,29 @@ def _yaml_loader():
     }
     Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
     return Loader
+
+
+def _names_tuple(names, what: str) -> tuple:
+    """Column names as a tuple; one name given as a string is one name (not its characters)."""
+    if names is None:
+        return ()
+    if isinstance(names, str):
+        return (names,)
+    try:
+        return tuple(names)
+    except TypeError:
+        raise SpecificationError(f"{what} must be a list of column names, got {names!r}") from None
+
+
+def _fixed_value(name, value) -> float:
+    """A fixed parameter value: a finite number (``fixed={'u1$1|c#1': 15}``)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise SpecificationError(f"fixed value of {name!r} must be a number, got {value!r}") from None
+    if not np.isfinite(out) or isinstance(value, bool):
+        raise SpecificationError(f"fixed value of {name!r} must be a finite number, got {value!r}")
+    return out
 
 
 def _no_duplicates(names: Sequence[str], what: str) -> None:

@@ -115,6 +115,7 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
     import pymc as pm
 
     _check_sampler(sampler)
+    _check_sample_options(model, draws, tune, chains, ml_result)
     rng = np.random.default_rng(seed)
     if ml_result is None and (isinstance(init, str) and init == "ml" or reference is None):
         with warnings.catch_warnings():
@@ -155,6 +156,24 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
                       "where the adaptive nodes (placed at the ML estimate) integrate poorly; use "
                       "integration='gauss-hermite' or start the chains at the ML solution", stacklevel=3)
     return idata
+
+
+def _check_sample_options(model, draws, tune, chains, ml_result) -> None:
+    """Counts are positive integers; ``ml_result`` must be a fit of this model (its parameters)."""
+    import numbers
+
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise SpecificationError(f"{name} must be an integer >= {least}, got {value!r}")
+    if ml_result is not None:
+        names = getattr(getattr(ml_result, "structure", None), "layout", None)
+        if names is None or list(names.names) != list(model.parameter_names) or len(ml_result.theta) != model.n_free:
+            raise SpecificationError("ml_result is not a fit of this model (its parameters differ); pass the result "
+                                     "of this model's fit()")
+    if chains < 2 or draws < 100:
+        warnings.warn(f"chains={chains}, draws={draws}: convergence cannot be diagnosed (r_hat needs at least 2 "
+                      "chains, ESS needs hundreds of draws); use chains >= 2 and draws >= 100 for inference",
+                      stacklevel=4)
 
 
 def phi_diagnostics(idata, parameters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from ..errors import SpecificationError
 from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
 from ..results import MLResult
+from . import checks
 from .optimize import run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
@@ -30,6 +31,10 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
     structure = model.structure
+    checks.check_seed(seed)
+    checks.check_mlr_clusters(model, se)
+    checks.warn_ignored_integration(model, integration, points, factor_points)
+    checks.warn_identification(model)
     objective = model.compile(integration, points, factor_points)  # fixed rules are part of the objective
     compiled = objective if prior is None else PosteriorObjective(objective, prior)
     layout = structure.layout
@@ -56,14 +61,21 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     loglik, posterior, class_prior, clusters = probabilities
     phi = layout.natural(theta)
     at_bound = _at_bound(layout, phi, theta)
+    checks.warn_separation(model, phi)
+    checks.warn_collapsed_variances(model, theta)
 
     cov_phi, singular = None, []
     if se != "none":
         active = np.array([f for f in range(layout.n_free) if layout.free_names[f] not in at_bound], dtype=int)
-        hess = compiled.hessian(theta)
-        scores = compiled.scores(theta) if se == "mlr" else None
-        cov = covariance(hess, scores, layout.jacobian(theta), active, layout.free_names, se)
-        cov_phi, singular = cov.cov_phi, cov.singular_parameters
+        try:
+            hess = compiled.hessian(theta)
+            scores = compiled.scores(theta) if se == "mlr" else None
+            cov = covariance(hess, scores, layout.jacobian(theta), active, layout.free_names, se)
+            cov_phi, singular = cov.cov_phi, cov.singular_parameters
+        except KeyboardInterrupt:  # Ctrl-C while computing standard errors: keep the estimates
+            outcome.interrupted = True
+            warnings.warn("standard errors were interrupted (KeyboardInterrupt); the estimates are kept, without "
+                          "standard errors", stacklevel=3)
 
     result = MLResult(
         structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
@@ -80,7 +92,8 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         warnings.warn(f"empty or near-empty class(es) {result.empty_classes}: the solution may really have fewer "
                       "classes", stacklevel=3)
     if at_bound:
-        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} to avoid singularity: {at_bound}", stacklevel=3)
+        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold (collapsed "
+                      f"ordinal thresholds: a category empty in that class) to avoid singularity: {at_bound}", stacklevel=3)
     for msg in result.messages():
         if msg.startswith("ICC of the random class-logit intercept"):
             warnings.warn(msg, stacklevel=3)
@@ -124,6 +137,9 @@ def _check_factor_integration(objective, theta, loglik) -> None:
 
 def _start_warnings(outcome) -> list[str]:
     msgs = []
+    if outcome.interrupted:
+        msgs.append("estimation was interrupted (KeyboardInterrupt); the result is the best of the starts completed "
+                    "so far (result.starts.records tells which)")
     failed = [r for r in outcome.records if r.status == "failed"]
     if failed:
         msgs.append(f"{len(failed)} of {len(outcome.records)} random start(s) failed numerically and were skipped")
@@ -172,4 +188,6 @@ def _at_bound(layout, phi, theta) -> list[str]:
             k = layout.representative[f]
             if layout.infos[k].transform == "identity" and abs(phi[k]) >= THRESHOLD_BOUND - 1e-6:
                 out.append(layout.infos[k].name)
+            elif layout.infos[k].transform == "increment" and theta[f] <= lo + 1e-6:
+                out.append(layout.infos[k].name)  # collapsed onto the previous threshold (families/base.py)
     return out

@@ -9,6 +9,7 @@ should be reached at least twice).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,8 +114,7 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
     candidates: list[np.ndarray] = []
     if start_theta is not None:
         candidates.append(clip_to_bounds(structure, np.asarray(start_theta, dtype=float)))
-    if n_initial == 0 and start_theta is None:
-        n_initial, n_final = 1, 1  # deterministic start only
+    if n_initial == 0 and start_theta is None:  # the deterministic start only (no random start)
         candidates.append(_theta_of(structure, partition_start(structure, None)))
     for _ in range(n_initial):
         candidates.append(_theta_of(structure, partition_start(structure, rng)))
@@ -151,8 +151,11 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                 records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
     except KeyboardInterrupt:
         interrupted = True
+        _keep_partial_starts(records, partial)
 
     done = [r for r in records if r.status in ("completed", "not converged")]
+    if interrupted and not done:
+        raise KeyboardInterrupt  # interrupted before any start had a log-likelihood: nothing to keep
     if not done:
         reasons = sorted({r.message for r in records if r.message})[:3]
         raise EstimationError(f"every start failed ({len(records)} tried); reasons: {reasons}")
@@ -162,6 +165,17 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
     n_rep = sum(1 for r in done if r.status == "completed" and abs(r.final_loglik - best.final_loglik) <= tol)
     return StartsOutcome(best._theta, float(best.final_loglik), best.status == "completed", records,  # type: ignore[attr-defined]
                          n_rep, interrupted)
+
+
+def _keep_partial_starts(records: list[StartRecord], partial: list) -> None:
+    """After a Ctrl-C in the initial stage no start was run to convergence: the partially optimized
+    starts become the candidates (status "not converged"), so the best so far is returned."""
+    if any(r.status in ("completed", "not converged") for r in records):
+        return
+    for loglik, i, theta in partial:
+        records[i].final_loglik, records[i].status = loglik, "not converged"
+        records[i].message = "interrupted after the initial stage"
+        records[i]._theta = theta  # type: ignore[attr-defined]
 
 
 def _converged(res) -> bool:
@@ -178,12 +192,16 @@ def _theta_of(structure, phi):
 
 
 def _check_starts(starts):
-    if isinstance(starts, int):
-        starts = (starts, max(1, starts // 4)) if starts > 0 else (0, 0)
+    """``(n_initial, n_final)`` as two integers (numpy integers too); one integer n means (n, max(1, n // 4))."""
+    if isinstance(starts, numbers.Integral) and not isinstance(starts, bool):
+        starts = (int(starts), max(1, int(starts) // 4)) if starts > 0 else (0, 0)
     try:
-        n_initial, n_final = (int(s) for s in starts)
-    except (TypeError, ValueError):
+        values = tuple(starts)
+    except TypeError:
         raise SpecificationError(f"starts must be (n_initial, n_final), got {starts!r}") from None
+    if len(values) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise SpecificationError(f"starts must be two integers (n_initial, n_final), got {starts!r}")
+    n_initial, n_final = (int(v) for v in values)
     if n_initial < 0 or n_final < 0 or (n_initial > 0 and n_final > n_initial):
         raise SpecificationError(
             f"starts=({n_initial}, {n_final}): need 0 <= n_final <= n_initial (as Mplus STARTS)"

@@ -24,6 +24,9 @@ import pytensor.tensor as pt
 LOG_2PI = float(np.log(2 * np.pi))
 THRESHOLD_BOUND = 15.0  # thresholds and logits that run off are held at +-15, as Mplus does
 MAX_INCREMENT = float(np.log(30.0))
+# log threshold increments are held above -15 (increment 3e-7): two thresholds of a class collapsing
+# onto each other (an empty middle category) are then flagged at the bound instead of underflowing
+MIN_LOG_INCREMENT = -THRESHOLD_BOUND
 
 
 class Family:

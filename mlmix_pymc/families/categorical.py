@@ -14,7 +14,7 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy import special, stats
 
-from .base import MAX_INCREMENT, THRESHOLD_BOUND, Family, add_class_block, class_names
+from .base import MAX_INCREMENT, MIN_LOG_INCREMENT, THRESHOLD_BOUND, Family, add_class_block, class_names
 
 
 def log_cdf(x, link: str):
@@ -71,7 +71,7 @@ class Categorical(Family):
         transform = np.array(["identity"] + ["increment"] * (m - 2), dtype=object)
 
         def bounds(pos):
-            return (-THRESHOLD_BOUND, THRESHOLD_BOUND) if pos[-1] == 0 else (-np.inf, MAX_INCREMENT)
+            return (-THRESHOLD_BOUND, THRESHOLD_BOUND) if pos[-1] == 0 else (MIN_LOG_INCREMENT, MAX_INCREMENT)
 
         add_class_block(layout, f"threshold:{key}", names, "threshold", cv_name, items, transform, bounds)
         return {"thresholds": f"threshold:{key}"}

@@ -147,6 +147,7 @@ class ParameterLayout:
 
     def finalize(self, fixed_by_name: dict[str, float], equal_by_name) -> None:
         """Apply user constraints by parameter name and build the theta <-> phi maps."""
+        _refuse_name_collisions([info for info in self.infos])
         lookup = {info.name: k for k, info in enumerate(self.infos)}
 
         def idx(name):
@@ -334,3 +335,17 @@ class ParameterLayout:
     def gather(self, phi, key: str):
         """The (R, *shape) tensor of block ``key`` from a (R, n_params) ``phi``."""
         return phi[:, self.blocks[key].index]
+
+
+def _refuse_name_collisions(infos) -> None:
+    """Two parameters with one name (items ``y`` and ``var(y)`` both give ``var(y)|c#1``) would make
+    constraints, start values and the JSON ambiguous: refuse, naming the items involved."""
+    seen: dict[str, object] = {}
+    for info in infos:
+        if info.name in seen:
+            other = seen[info.name]
+            raise SpecificationError(
+                f"parameter name {info.name!r} arises twice (from {other.item or other.group!r} and "
+                f"{info.item or info.group!r}); rename the column(s) so that no name is another's "
+                "parameter name, e.g. avoid names such as 'var(y)', 'y$1' or 'c#1'")
+        seen[info.name] = info
