@@ -13,7 +13,7 @@ from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
 from ..results import MLResult
 from . import checks
-from .optimize import run_starts
+from .optimize import _check_starts, run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
 from .stderr import SE_METHODS, covariance
@@ -32,6 +32,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
     structure = model.structure
     checks.check_seed(seed)
+    _check_starts(starts)  # before compiling
     checks.check_mlr_clusters(model, se)
     checks.warn_ignored_integration(model, integration, points, factor_points)
     checks.warn_identification(model)
@@ -103,7 +104,6 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
 def _gom_lca_start(model, starts, seed):
     """The nested LCA's solution as an extra start of a GoM fit (``gom_start.py``) and its result."""
     from .gom_start import lca_start, nested_lca
-    from .optimize import _check_starts
 
     n_initial, n_final = _check_starts(starts)
     if n_initial == 0:

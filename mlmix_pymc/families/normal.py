@@ -58,6 +58,13 @@ class Normal(Family):
         var = (weights.T @ y2) / n_k - mean**2
         row_w = weights.sum(axis=1)
         total_var = (row_w @ y2) / (row_w @ obs) - ((row_w @ y) / (row_w @ obs)) ** 2
+        robust = robust_variance(np.where(obs > 0, y, np.nan))
+        contaminated = total_var > 100 * robust  # gross outliers: moments would start every class on them
+        if contaminated.any():
+            med, mad_var = _weighted_median_and_mad_variance(weights, y, obs)
+            mean = np.where(contaminated, med, mean)
+            var = np.where(contaminated, np.minimum(var, mad_var), var)
+            total_var = np.where(contaminated, robust, total_var)
         return {"means": mean, "variances": np.maximum(var, 0.1 * total_var)}
 
     def features(self, stats, counts):
@@ -65,6 +72,24 @@ class Normal(Family):
 
     def simulate(self, rng, params, eta, link):
         return params["means"] + eta + np.sqrt(params["variances"]) * rng.standard_normal(len(eta))
+
+
+def _weighted_median_and_mad_variance(weights, y, obs):
+    """(K, P) weighted medians and squared scaled weighted MADs of the observed values."""
+    k, p = weights.shape[1], y.shape[1]
+    med, mad_var = np.zeros((k, p)), np.zeros((k, p))
+    for j in range(p):
+        seen = obs[:, j] > 0
+        for c in range(k):
+            med[c, j] = _weighted_median(y[seen, j], weights[seen, c])
+            mad_var[c, j] = (1.4826 * _weighted_median(np.abs(y[seen, j] - med[c, j]), weights[seen, c])) ** 2
+    return med, mad_var
+
+
+def _weighted_median(x, w):
+    order = np.argsort(x)
+    cum = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cum, 0.5 * cum[-1])]) if len(x) else 0.0
 
 
 def robust_variance(values: np.ndarray) -> np.ndarray:
