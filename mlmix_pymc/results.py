@@ -324,7 +324,13 @@ class MLResult:
 
     @property
     def empty_classes(self) -> list[str]:
-        """Classes with model-estimated proportion below 1% (often a (k-1)-class solution)."""
+        """Classes with model-estimated proportion below 1% (often a (k-1)-class solution).
+
+        None for the 3PL's fixed membership: its classes are per item (guessing or not, eq 43-47),
+        not groups of persons."""
+        memb = self.structure.membership
+        if memb is not None and memb.kind == "fixed":
+            return []
         props = self.class_proportions()
         small = props[(props["model_estimated"] < EMPTY_CLASS_PROPORTION) | (props["most_likely_count"] == 0)]
         return [f"{r.class_var}#{r['class']}" for _, r in small.iterrows()]

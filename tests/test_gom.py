@@ -335,6 +335,9 @@ def test_recovery_three_pl():
     table = result.guessing_parameters()
     interior = table["g_se"].notna().to_numpy()
     assert interior.sum() >= 10
+    # the others run off to g = 0 and are held at the bound (gamma = -15), never left part-way
+    assert np.all(table["gamma"].to_numpy()[~interior] == -15.0)
+    assert not result.empty_classes  # the 3PL's classes are per item, not groups of persons
     for col, truth in (("g", g), ("a", a), ("b", b)):
         z = np.abs(table[col].to_numpy() - truth) / table[f"{col}_se"].to_numpy()
         assert np.all(z[interior] < 3), (col, np.round(z, 2))

@@ -13,7 +13,7 @@ from ..graph.likelihood import marginal_class_probs
 from ..graph.structure import THRESHOLD_BOUND
 from ..results import MLResult
 from . import checks
-from .optimize import _check_starts, run_starts
+from .optimize import _check_starts, maximize, run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
 from .stderr import SE_METHODS, covariance
@@ -50,6 +50,14 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     for msg in _start_warnings(outcome):
         warnings.warn(msg, stacklevel=3)
     theta, loglik = outcome.theta, outcome.loglik
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            theta, loglik = _snap_run_off(compiled, theta, loglik, max_iter, model.data.n_obs)
+    except KeyboardInterrupt:  # Ctrl-C while polishing run-off parameters: keep the best start's solution
+        compiled.adapt(theta)
+        outcome.interrupted = True
+        warnings.warn("estimation was interrupted (KeyboardInterrupt) while holding run-off parameters at their "
+                      "bound; the best start's solution is kept", stacklevel=3)
     _check_factor_integration(objective, theta, loglik)
 
     user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
@@ -178,6 +186,38 @@ def _order_classes(model, compiled, theta, loglik, probabilities):
         compiled.adapt(theta)  # the nodes back at the kept solution (standard errors use them)
         return theta, False
     return new_theta, True
+
+
+RUN_OFF = 10.0  # a bounded threshold / logit beyond +-10 (a probability within 5e-5 of 0 or 1) is running off
+
+
+def _snap_run_off(compiled, theta, loglik, max_iter, n_obs):
+    """Bounded thresholds / logits that stopped between +-10 and the +-15 bound are running off
+    to +-inf on a flat likelihood (the gradient there is ~exp(-|logit|) and the optimizer stops on
+    it): put them at the bound, as Mplus does, and polish the other parameters with them held.
+    Kept only if the log-likelihood does not drop (beyond the optimizer's tolerance), so a
+    genuine interior optimum beyond 10 stays where it is."""
+    layout = compiled.structure.layout
+    bounds = list(layout.bounds)
+    snapped = theta.copy()
+    moved = False
+    for f, (lo, hi) in enumerate(bounds):
+        k = layout.representative[f]
+        if layout.infos[k].transform != "identity" or not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        if RUN_OFF <= abs(theta[f]) < THRESHOLD_BOUND:
+            snapped[f] = lo if theta[f] < 0 else hi
+            moved = True
+        if snapped[f] in (lo, hi):
+            bounds[f] = (snapped[f], snapped[f])  # held at the bound while the rest is polished
+    if not moved:
+        return theta, loglik
+    res = maximize(compiled, snapped, bounds, max_iter, n_obs, refine=True)
+    new_ll = -res.fun * n_obs
+    if not np.isfinite(new_ll) or new_ll < loglik - max(1e-3, 1e-7 * abs(loglik)):
+        compiled.adapt(theta)
+        return theta, loglik
+    return res.x, float(new_ll)
 
 
 def _at_bound(layout, phi, theta) -> list[str]:
