@@ -152,10 +152,10 @@ def _start_warnings(outcome) -> list[str]:
     if failed:
         msgs.append(f"{len(failed)} of {len(outcome.records)} random start(s) failed numerically and were skipped")
     completed = [r for r in outcome.records if r.status in ("completed", "not converged")]
-    if len(completed) > 1 and outcome.n_replicated < 2:
+    if len(completed) > 1 and outcome.n_replicated < 2 and not outcome.interrupted:
         msgs.append(f"the best loglikelihood {outcome.loglik:.3f} was not replicated by another completed start; "
                     "increase starts=(n_initial, n_final)")
-    if not outcome.converged:
+    if not outcome.converged and not outcome.interrupted:  # interrupted: said above
         msgs.append("the best solution did not meet the convergence criterion; increase max_iter")
     return msgs
 
