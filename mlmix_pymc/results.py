@@ -404,8 +404,9 @@ class MLResult:
             out.append(f"empty or near-empty class(es) {self.empty_classes}: this may be a local maximum that is "
                        "really the solution with fewer classes")
         if self.at_bound:
-            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold (collapsed "
-                      f"ordinal thresholds: a category empty in that class) to avoid singularity: {self.at_bound}")
+            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold "
+                       "(collapsed ordinal thresholds: a category empty in that class) to avoid singularity: "
+                       f"{self.at_bound}")
         if self.singular_parameters:
             out.append(f"singular information matrix; involved parameters: {self.singular_parameters}")
         if self.clusters is not None:

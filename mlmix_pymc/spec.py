@@ -76,7 +76,8 @@ class ClassVariable:
     item_logits: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "covariates", _names_tuple(self.covariates, f"covariates of class variable {self.name!r}"))
+        covariates = _names_tuple(self.covariates, f"covariates of class variable {self.name!r}")
+        object.__setattr__(self, "covariates", covariates)
         if isinstance(self.n_classes, numbers.Integral) and not isinstance(self.n_classes, bool):
             object.__setattr__(self, "n_classes", int(self.n_classes))  # numpy integers too
         if not isinstance(self.name, str) or not self.name.isidentifier():

@@ -101,8 +101,9 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         warnings.warn(f"empty or near-empty class(es) {result.empty_classes}: the solution may really have fewer "
                       "classes", stacklevel=3)
     if at_bound:
-        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold (collapsed "
-                      f"ordinal thresholds: a category empty in that class) to avoid singularity: {at_bound}", stacklevel=3)
+        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold "
+                      "(collapsed ordinal thresholds: a category empty in that class) to avoid singularity: "
+                      f"{at_bound}", stacklevel=3)
     for msg in result.messages():
         if msg.startswith("ICC of the random class-logit intercept"):
             warnings.warn(msg, stacklevel=3)
