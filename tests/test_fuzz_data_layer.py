@@ -151,7 +151,7 @@ def damaged_binary(kind: str, n: int, rng):
     return col
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None,
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None,
           derandomize=DERANDOMIZE)
 @given(st.integers(40, 120), st.lists(st.sampled_from(BINARY_DAMAGE), min_size=3, max_size=3),
        st.integers(0, 2**16))
