@@ -20,6 +20,7 @@ def _data(seed=1, n=300):
     df = pd.DataFrame((rng.random((n, 4)) < p).astype(int), columns=ITEMS)
     df["w"] = rng.integers(1, 4, n)
     df["group"] = cls + 1
+    df["x"] = rng.normal(size=n) + 0.8 * cls  # a covariate of the class (3-step)
     return df
 
 
@@ -33,6 +34,12 @@ def weighted_fit(data):
     return mm.lca(data, items=ITEMS, n_classes=2, weights="w").fit(starts=(5, 2), seed=1, se="mlr")
 
 
+@pytest.fixture(scope="module")
+def replicated_fit(data):
+    replicated = data.loc[data.index.repeat(data["w"])].reset_index(drop=True)
+    return replicated, mm.lca(replicated, items=ITEMS, n_classes=2).fit(starts=(5, 2), seed=1, se=None)
+
+
 def _numpy_rows(phi_free: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-row LCA log-likelihood in plain numpy: phi = ([c#1], tau_p|c#1 (4), tau_p|c#2 (4)),
     P(y = 1 | c) = 1 / (1 + exp(tau)) (Mplus thresholds), last class logit 0."""
@@ -43,9 +50,8 @@ def _numpy_rows(phi_free: np.ndarray, y: np.ndarray) -> np.ndarray:
     return special.logsumexp(logf + log_prior, axis=1)
 
 
-def test_integer_weights_equal_replicated_rows(data, weighted_fit):
-    replicated = data.loc[data.index.repeat(data["w"])].reset_index(drop=True)
-    plain = mm.lca(replicated, items=ITEMS, n_classes=2).fit(starts=(5, 2), seed=1, se=None)
+def test_integer_weights_equal_replicated_rows(data, weighted_fit, replicated_fit):
+    _, plain = replicated_fit
     # weights are normalized to sum to n (Mplus): the weighted log-likelihood is the replicated one times n / sum(w)
     scale = len(data) / data["w"].sum()
     assert weighted_fit.loglik == pytest.approx(plain.loglik * scale, abs=1e-6 * abs(plain.loglik))
@@ -137,3 +143,27 @@ def test_partly_known_classes_fix_those_rows(data):
 def test_bad_known_class_value(data):
     with pytest.raises(DataError, match="known_class column 'group' has value 3.0"):
         mm.lca(data.assign(group=data["group"] + 1), items=ITEMS, n_classes=2, known_class="group")
+
+
+def test_weighted_three_step_equals_replicated_rows(weighted_fit, replicated_fit):
+    """Step-1 weights enter the classification error and step 3: integer weights = replicated rows."""
+    replicated, plain = replicated_fit
+    for correction in ("ml", "bch"):
+        ours = mm.three_step(weighted_fit, covariates=["x"], correction=correction)
+        rep = mm.three_step(plain, replicated, covariates=["x"], correction=correction)
+        np.testing.assert_allclose(ours.classification_error, rep.classification_error, atol=1e-5)
+        np.testing.assert_allclose(ours.parameters.estimate, rep.parameters.estimate, atol=1e-4)
+
+
+def test_multiple_group_mixture_through_a_known_class_variable(data):
+    """Mplus KNOWNCLASS = g with c ON g: a class variable g observed on every row, c depending on it
+    (group-specific class proportions, measurement equal across groups). The likelihood factorizes
+    into P(g) and P(y | g), so P(g) is the closed form: the group shares."""
+    spec = mm.ModelSpec((mm.ClassVariable("g", 2), mm.ClassVariable("c", 2, depends_on="g")),
+                        tuple(mm.Indicator(it, class_variable="c") for it in ITEMS), known_class="site")
+    sites = data.assign(site=np.where(data.index % 3 == 0, 1, 2))
+    res = mm.from_spec(spec, sites).fit(starts=(5, 2), seed=1)
+    est = res.parameters.set_index("name").estimate
+    share = (sites["site"] == 1).mean()
+    assert est["[g#1]"] == pytest.approx(np.log(share / (1 - share)), abs=1e-5)
+    assert "c#1 ON g#1" in est.index  # group-specific class proportions
