@@ -213,13 +213,21 @@ class _Objective:
         scale = self.w.sum()
 
         def neg(t):
-            v, g = self.value_grad(t)
+            with np.errstate(all="ignore"):
+                v, g = self.value_grad(t)
+            if not (np.isfinite(v) and np.all(np.isfinite(g))):
+                return np.inf, np.zeros_like(t)
             return -v / scale, -g / scale
 
         res = optimize.minimize(neg, theta0, jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 10000})
         theta = res.x
         for _ in range(20):  # Newton polish: the peer comparison needs the optimum to many digits
-            v, g = self.value_grad(theta)
+            if not np.all(np.isfinite(theta)):
+                break
+            with np.errstate(all="ignore"):
+                v, g = self.value_grad(theta)
+            if not np.isfinite(v):
+                break
             if np.max(np.abs(g)) < 1e-9 * scale:
                 break
             hess = self.hessian(theta)
@@ -228,11 +236,18 @@ class _Objective:
             except np.linalg.LinAlgError:
                 break
             new = theta - step
-            if not np.isfinite(self.value_grad(new)[0]) or self.value_grad(new)[0] < v - 1e-10 * abs(v):
+            with np.errstate(all="ignore"):
+                new_value = self.value_grad(new)[0]
+            if not np.isfinite(new_value) or new_value < v - 1e-10 * abs(v):
                 break
             theta = new
-        v, g = self.value_grad(theta)
-        if not np.all(np.isfinite(theta)) or np.max(np.abs(g)) > 1e-4 * scale:
+        with np.errstate(all="ignore"):
+            v, g = self.value_grad(theta)
+        if not (np.isfinite(v) and np.all(np.isfinite(g))):
+            raise EstimationError("the step-3 (pseudo-)likelihood has no finite maximum (with BCH weights a class's "
+                                  "weighted variance or category count can be negative when the classes are poorly "
+                                  "separated); use correction='ml' or a measurement model with higher entropy")
+        if np.max(np.abs(g)) > 1e-4 * scale:
             warnings.warn(f"step 3 did not converge (largest gradient {np.max(np.abs(g)):.3g}); "
                           "estimates may be unreliable", stacklevel=4)
         return theta, v
@@ -330,10 +345,15 @@ def _assign(posterior: np.ndarray, assignment: str) -> np.ndarray:
 
 
 def _start(model: _Structural, b: np.ndarray) -> np.ndarray:
-    """Naive-style starting values from class weights b (n, K) (posterior or assignment)."""
+    """Starting values from class weights b (n, K): the posterior (ML) or the BCH / naive weights.
+
+    Distal parameters start at the b-weighted class means, variances and category logits: the
+    exact step-3 estimates of BCH and naive estimation (whose pseudo-likelihood separates by
+    term). Where a negative BCH weight sum makes them impossible, the clipped weights are used.
+    """
     theta = np.zeros(model.n)
-    b = np.clip(b, 0, None) + 1e-9
-    props = b.mean(axis=0)
+    clipped = np.clip(b, 0, None) + 1e-9
+    props = clipped.mean(axis=0)
     if model.fixed_logits is None:
         s = model.slices["logits"]
         beta = np.zeros((model.k - 1, model.x.shape[1]))
@@ -342,17 +362,52 @@ def _start(model: _Structural, b: np.ndarray) -> np.ndarray:
     for d in model.distal:
         if d.family == "normal":
             obs = ~np.isnan(d.values)
-            z, bb = d.values[obs], b[obs]
-            mu = (bb * z[:, None]).sum(0) / bb.sum(0)
+            z = d.values[obs]
+            for bb in (b[obs], clipped[obs]):
+                total = bb.sum(0)
+                if (total <= 0).any():
+                    continue
+                mu = (bb * z[:, None]).sum(0) / total
+                ss = (bb * (z[:, None] - mu) ** 2).sum(0)
+                var = ss / total if d.variance == "free" else np.array([ss.sum() / total.sum()])
+                if (var > 0).all():
+                    break
             theta[model.slices[f"mean:{d.name}"]] = mu
-            sv = model.slices[f"var:{d.name}"]
-            theta[sv] = np.log(max(np.var(z), 1e-6))
+            theta[model.slices[f"var:{d.name}"]] = np.log(np.maximum(var, 1e-8))
         else:
             m = len(d.categories)
             obs = d.values >= 0
-            counts = np.stack([b[obs][d.values[obs] == j].sum(0) for j in range(m)], axis=1) + 0.5  # (K, M)
+            for bb in (b[obs], clipped[obs]):
+                counts = np.stack([bb[d.values[obs] == j].sum(0) for j in range(m)], axis=1)  # (K, M)
+                if (counts > 0).all():
+                    break
+            counts = np.maximum(counts, 1e-9)
             theta[model.slices[f"cat:{d.name}"]] = np.log(counts[:, :-1] / counts[:, -1:]).ravel()
     return theta
+
+
+def _check_bch_distal(model: _Structural, b: np.ndarray, class_name: str) -> None:
+    """BCH weights can be negative: a class whose weighted size, variance or category count is not
+    positive has no step-3 estimate (the pseudo-likelihood is unbounded); say so instead of diverging."""
+    for d in model.distal:
+        if d.family == "normal":
+            obs = ~np.isnan(d.values)
+            bb, z = b[obs], d.values[obs]
+            total = bb.sum(0)
+            mu = (bb * z[:, None]).sum(0) / np.where(total > 0, total, 1.0)
+            ss = (bb * (z[:, None] - mu) ** 2).sum(0)
+            bad = (total <= 0) | ((ss <= 0) if d.variance == "free" else np.zeros_like(total, bool))
+            if d.variance == "equal" and ss.sum() <= 0:
+                bad[:] = True
+        else:
+            obs = d.values >= 0
+            counts = np.stack([b[obs][d.values[obs] == j].sum(0) for j in range(len(d.categories))], axis=1)
+            bad = (counts <= 0).any(axis=1)
+        if bad.any():
+            raise EstimationError(
+                f"with BCH weights, distal outcome {d.name!r} has a non-positive weighted size, variance or category "
+                f"count in class {class_name}#{int(np.flatnonzero(bad)[0]) + 1}: the classes are too poorly separated "
+                "(see classification_error) for BCH; use correction='ml', or variance='equal'")
 
 
 def _fit(result, data, covariates, distal, correction, assignment, variance, distal_family, class_proportions, se,
@@ -409,6 +464,8 @@ def _fit(result, data, covariates, distal, correction, assignment, variance, dis
         return _Objective(structural, w, bch=b[keep]), assigned[keep]
 
     objective, start_weights = objective_at(posterior, assign, d_matrix)
+    if objective.bch is not None:
+        _check_bch_distal(objective.model, objective.bch, class_name)
     theta, loglik = objective.maximize(_start(objective.model, start_weights))
     se_method = se or ("observed" if (correction == "ml" or method == "two-step") else "robust")
     hess = objective.hessian(theta)
@@ -459,10 +516,12 @@ def _step1_term(result, theta3, assignment, assign, w_all, objective_at) -> np.n
     the modal assignments held fixed (proportional ones move with the posterior)."""
     compiled = result.model.compile()
     theta1 = np.asarray(result.theta, float)
-    hess1 = compiled.hessian(theta1)
-    v1 = np.linalg.inv(-(hess1 + hess1.T) / 2)
-    jac = np.empty((len(theta3), len(theta1)))
-    for p in range(len(theta1)):
+    layout = result.structure.layout
+    active = [f for f in range(len(theta1)) if layout.free_names[f] not in set(result.at_bound)]  # +-15: fixed
+    hess1 = compiled.hessian(theta1)[np.ix_(active, active)]
+    v1 = np.linalg.inv(-(hess1 + hess1.T) / 2)  # observed-information covariance of step 1
+    jac = np.empty((len(theta3), len(active)))
+    for col, p in enumerate(active):
         h = 1e-4 * max(1.0, abs(theta1[p]))
         ends = []
         for sign in (1, -1):
@@ -472,7 +531,7 @@ def _step1_term(result, theta3, assignment, assign, w_all, objective_at) -> np.n
             assigned = assign if assignment == "modal" else post
             objective, _ = objective_at(post, assigned, classification_error(post, assigned, w_all))
             ends.append(objective.maximize(theta3)[0])
-        jac[:, p] = (ends[0] - ends[1]) / (2 * h)
+        jac[:, col] = (ends[0] - ends[1]) / (2 * h)
     compiled.class_probabilities(theta1)  # adaptive nodes (if any) back at the estimate
     return jac @ v1 @ jac.T
 

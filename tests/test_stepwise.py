@@ -138,3 +138,22 @@ def test_stepwise_errors(step1):
         mm.three_step(res, distal=["u1"])
     with pytest.raises(DataError, match="non-numeric value 'high'"):
         mm.three_step(res, df.assign(x=df["x"].astype(object).where(df.index != 4, "high")), covariates=["x"])
+
+
+def test_bch_without_a_positive_variance_is_an_estimation_error(step1):
+    """A distal outcome driven by the items beyond the class breaks BCH's assumption: the BCH-weighted
+    class variances come out negative, and three_step says so instead of diverging."""
+    df, res, _ = step1
+    rng = np.random.default_rng(0)
+    driven = df.assign(zi=5.0 * df[ITEMS].sum(axis=1) + rng.normal(scale=0.1, size=len(df)))
+    from mlmix_pymc.stepwise import _assign, classification_error
+
+    post = res.posterior
+    modal = _assign(post, "modal")
+    b = modal @ np.linalg.pinv(classification_error(post, modal, np.ones(len(post))))
+    z = driven["zi"].to_numpy()
+    mu = (b * z[:, None]).sum(0) / b.sum(0)
+    if ((b * (z[:, None] - mu) ** 2).sum(0) > 0).all():
+        pytest.skip("these data give positive BCH variances")
+    with pytest.raises(mm.EstimationError, match="distal outcome 'zi'.*BCH"):
+        mm.three_step(res, driven, distal=["zi"], correction="bch", variance="free")
