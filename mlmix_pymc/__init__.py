@@ -21,6 +21,7 @@ from .compare import Comparison, compare
 from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
+from .stepwise import StepwiseResult, three_step, two_step
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
@@ -29,5 +30,6 @@ __all__ = [
     "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
     "ModelSpec", "RandomEffect", "Factor", "fma", "irt", "SpecificationError", "datasets", "from_spec", "lca", "lta",
     "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "compare", "Comparison",
-    "add_posterior_predictive", "posterior_class_probabilities", "__version__",
+    "add_posterior_predictive", "posterior_class_probabilities", "three_step", "two_step", "StepwiseResult",
+    "__version__",
 ]
