@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
 import pytest
-from scipy import special
+from scipy import optimize, special
 
 import mlmix_pymc as mm
 from mlmix_pymc.errors import SpecificationError
@@ -140,6 +140,23 @@ def test_wide_gom_equals_long_format_two_level_route(data):
     ll_long = route.loglik(values, integration="gauss-hermite", points=21)
     ll_wide = wide.loglik(_values(tau, {"[c#1]": 0.4, "var(c#1)": 2.5}), integration="gauss-hermite", points=21)
     assert ll_wide == pytest.approx(ll_long, abs=1e-5)
+
+
+def test_maximized_loglik_equals_brute_force_maximized(data):
+    """The ML fit (61-point Gauss-Hermite) reaches the maximum of the numpy brute force (the same
+    likelihood by a 61-point GH tensor grid, maximized by scipy from the generating values) to 1e-4."""
+    frame, y, tau3 = data
+    tau = tau3[:2]
+
+    def negative(x):
+        thresholds, a, log_v = x[:2 * P].reshape(2, P), x[2 * P], x[2 * P + 1]
+        f = ref.binary_item_probs(y, thresholds)
+        return -ref.loglik_logistic_normal(f, np.array([a]), np.array([[np.exp(log_v)]]), points=61)
+
+    x0 = np.r_[tau.ravel(), 0.3, np.log(3.0)]
+    best = optimize.minimize(negative, x0, method="L-BFGS-B", options={"ftol": 1e-14, "gtol": 1e-9})
+    fit = mm.gom(frame, ITEMS, 2).fit(starts=(4, 1), seed=1, se=None, integration="gauss-hermite", points=61)
+    assert fit.loglik == pytest.approx(-best.fun, abs=1e-4)
 
 
 def test_lca_is_the_limit_of_a_large_membership_variance(data):
