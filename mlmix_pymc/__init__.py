@@ -18,6 +18,9 @@ from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
 from .models import fma, from_spec, gom, irt, lca, lta, regression_mixture
 from .compare import Comparison, compare
+from .enumeration import Enumeration, enumerate_classes as enumerate  # noqa: A001 (mm.enumerate, as the issue asks)
+from .fit_tests import lrt, scaled_difference_test, vlmr_test, wald_test
+from .persistence import load_result, result_from_json
 from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
@@ -30,4 +33,6 @@ __all__ = [
     "ModelSpec", "RandomEffect", "Factor", "fma", "irt", "SpecificationError", "datasets", "from_spec", "lca", "lta",
     "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "compare", "Comparison",
     "add_posterior_predictive", "posterior_class_probabilities", "__version__",
+    "enumerate", "Enumeration", "lrt", "scaled_difference_test", "vlmr_test", "wald_test", "load_result",
+    "result_from_json",
 ]
