@@ -16,6 +16,7 @@ configure_blas()
 from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
+from .results import MLResult
 from .models import fma, from_spec, gom, irt, lca, lta, regression_mixture
 from .compare import Comparison, compare
 from .enumeration import Enumeration, enumerate_classes as enumerate  # noqa: A001 (mm.enumerate, as the issue asks)
@@ -29,7 +30,7 @@ from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, Rand
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
+    "ClassVariable", "Constraints", "DataError", "MLResult", "EstimationError", "Indicator", "MlmixError", "Model",
     "ModelSpec", "RandomEffect", "Factor", "fma", "irt", "SpecificationError", "datasets", "from_spec", "lca", "lta",
     "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "compare", "Comparison",
     "add_posterior_predictive", "posterior_class_probabilities", "__version__",
