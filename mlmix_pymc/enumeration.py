@@ -184,7 +184,19 @@ def bootstrap_lrt(smaller, larger, draws: int = 100, starts=(10, 3), seed=0, seq
     for res in (smaller, larger):
         if res.model is None:
             raise SpecificationError("the bootstrap LRT needs results with their model attached")
-    observed = 2.0 * (larger.loglik - smaller.loglik)
+    return bootstrap_statistics((smaller.model, larger.model), (smaller.theta, larger.theta),
+                                2.0 * (larger.loglik - smaller.loglik),
+                                (smaller.integration_settings, larger.integration_settings), draws, starts, seed,
+                                sequential, alpha, n_jobs, backend)
+
+
+def bootstrap_statistics(models, thetas, observed: float, settings=({}, {}), draws: int = 100, starts=(10, 3),
+                         seed=0, sequential: bool = False, alpha: float = 0.05, n_jobs: int = 1,
+                         backend: str = "loky") -> tuple[float, np.ndarray]:
+    """The bootstrap of ``bootstrap_lrt`` from (k-1, k)-class ``models`` (their structures only) and estimates.
+
+    ``thetas`` are the two models' estimates, ``observed`` the real data's 2 (L_k - L_k-1).
+    """
     ss = np.random.SeedSequence(list(np.atleast_1d(seed)))
     seeds = [int(s.generate_state(1)[0]) for s in ss.spawn(draws)]
     batch = max(1, n_jobs) * (5 if sequential else draws)
@@ -192,7 +204,7 @@ def bootstrap_lrt(smaller, larger, draws: int = 100, starts=(10, 3), seed=0, seq
     done = 0
     while done < draws:
         chunk = seeds[done:done + batch]
-        statistics += _run_draws(smaller, larger, chunk, starts, n_jobs, backend)
+        statistics += _run_draws(models, thetas, settings, chunk, starts, n_jobs, backend)
         done += len(chunk)
         if sequential and _can_stop(np.array(statistics), observed, alpha):
             break
@@ -212,11 +224,9 @@ def _can_stop(statistics: np.ndarray, observed: float, alpha: float) -> bool:
     return lo > alpha or hi < alpha
 
 
-def _run_draws(smaller, larger, seeds, starts, n_jobs, backend) -> list[float]:
-    settings = (smaller.integration_settings, larger.integration_settings)
-    theta = (smaller.theta, larger.theta)
+def _run_draws(models, thetas, settings, seeds, starts, n_jobs, backend) -> list[float]:
     if n_jobs == 1 or len(seeds) == 1:
-        return _draws(smaller.model, larger.model, theta, settings, seeds, starts)
+        return _draws(models[0], models[1], thetas, settings, seeds, starts)
     from joblib import Parallel, delayed, parallel_backend
 
     if backend == "dask":
@@ -226,9 +236,9 @@ def _run_draws(smaller, larger, seeds, starts, n_jobs, backend) -> list[float]:
             raise SpecificationError("backend='dask' needs the optional extra: pip install 'mlmix-pymc[dask]'") \
                 from None
     chunks = [c for c in np.array_split(np.array(seeds, dtype=np.int64), n_jobs) if len(c)]
-    specs = (smaller.model.spec, larger.model.spec, smaller.model.frame)
+    specs = (models[0].spec, models[1].spec, models[0].frame)
     with parallel_backend(backend, n_jobs=n_jobs):
-        parts = Parallel()(delayed(_draws_in_worker)(specs, theta, settings, [int(s) for s in c], starts)
+        parts = Parallel()(delayed(_draws_in_worker)(specs, thetas, settings, [int(s) for s in c], starts)
                            for c in chunks)
     return [s for part in parts for s in part]
 
@@ -249,11 +259,13 @@ def _draws(model_small, model_large, theta, settings, seeds, starts) -> list[flo
     from .estimate.reuse import objective_for_frame
     from .simulate import simulate
 
+    from threadpoolctl import threadpool_limits
+
     out = []
     for s in seeds:
         rng = np.random.default_rng(s)
-        try:
-            with warnings.catch_warnings():
+        try:  # one BLAS thread: L-BFGS-B's small vector operations are slower with a thread pool (as in ml.py)
+            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
                 warnings.simplefilter("ignore")
                 frame = simulate(model_small, theta[0], seed=rng)
                 obj_small, _ = objective_for_frame(model_small, frame, settings[0], coded=True)
