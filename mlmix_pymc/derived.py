@@ -70,7 +70,8 @@ def odds_ratios(result, reference: int | None = None, level: float = 0.95) -> pd
             continue
         ref = cv.n_classes if reference is None else int(reference)
         if not 1 <= ref <= cv.n_classes:
-            raise SpecificationError(f"reference={reference!r}: class variable {cv.name!r} has classes 1..{cv.n_classes}")
+            raise SpecificationError(f"reference={reference!r}: class variable {cv.name!r} has classes "
+                                     f"1..{cv.n_classes}")
         index = layout.blocks[key].index  # (K, q) phi elements, last class fixed at 0
         for c in range(cv.n_classes):
             if c + 1 == ref:

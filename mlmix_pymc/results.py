@@ -449,6 +449,7 @@ class MLResult:
                 for _, r in params.iterrows()
             ],
             "class_proportions": json.loads(self.class_proportions().to_json(orient="records")),
+            "item_probabilities": json.loads(self.item_probabilities().to_json(orient="records")),
             **({"n_clusters": self.clusters.n_clusters, "integration": self.clusters.integration,
                 "points": self.clusters.points, "icc": json.loads(self.icc().to_json(orient="records"))}
                if self.clusters is not None else {}),
