@@ -113,6 +113,7 @@ def result_to_dict(result, include_data: bool = True) -> dict:
             "adaptive_failed": bool(clusters.adaptive_failed)},
         "lca": None if result.lca is None else result_to_dict(result.lca, include_data=False),
         "tables": _tables(result),
+        "scaling_factor": result.scaling_factor if result.se_method == "mlr" else None,
     }
     if include_data:
         d["data"] = frame_to_dict(model.frame)
@@ -162,6 +163,8 @@ def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
         integration_settings=dict(d["integration_settings"]),
         lca=None if d["lca"] is None else result_from_dict(d["lca"], frame),
     )
+    if d.get("scaling_factor") is not None:
+        result._scaling_factor = float(d["scaling_factor"])  # needs derivatives that are not compiled yet
     return result
 
 
