@@ -34,6 +34,7 @@ from scipy import stats
 from .errors import MlmixError, SpecificationError
 
 CONSTRUCTORS = ("lca", "gom", "fma", "lta", "regression_mixture")
+PROCESS_BACKENDS = ("loky", "multiprocessing", "dask")
 SEQUENTIAL_LEVEL = 0.01  # the Clopper-Pearson interval of the sequential BLRT stopping rule is 99%
 
 
@@ -101,7 +102,8 @@ def enumerate_classes(data: pd.DataFrame, items=None, n_classes=range(1, 7), mod
         sets at most, each fitted with ``blrt_starts`` for the K model; ``blrt_sequential``
         stops early (see module doc) with level ``blrt_alpha``.
     absolute_fit : G2 and Pearson X2 with df for categorical items without covariates.
-    n_jobs, backend : joblib workers for the bootstrap draws (``"loky"``, ``"threading"``, ``"dask"``).
+    n_jobs, backend : joblib worker processes for the bootstrap draws (``"loky"``, ``"multiprocessing"``,
+        ``"dask"``); each worker compiles the graphs once (some seconds), so this pays off for many draws.
     constructor_options : any further arguments of the constructor (covariates, family, cluster...).
     """
     make = _constructor(model)
@@ -227,6 +229,9 @@ def _can_stop(statistics: np.ndarray, observed: float, alpha: float) -> bool:
 def _run_draws(models, thetas, settings, seeds, starts, n_jobs, backend) -> list[float]:
     if n_jobs == 1 or len(seeds) == 1:
         return _draws(models[0], models[1], thetas, settings, seeds, starts)
+    if backend not in PROCESS_BACKENDS:  # the shared compiled functions hold their own buffers
+        raise SpecificationError(f"backend={backend!r}: the bootstrap runs in processes, one of {PROCESS_BACKENDS} "
+                                 "(compiled PyTensor functions are shared within a process and are not thread-safe)")
     from joblib import Parallel, delayed, parallel_backend
 
     if backend == "dask":

@@ -136,3 +136,13 @@ def test_blrt_is_calibrated_under_a_true_two_class_model():
           f"mean p {p_values.mean():.3f}")
     assert rate <= 0.2
     assert 0.25 < p_values.mean() < 0.75
+
+
+@pytest.mark.slow
+def test_parallel_bootstrap_gives_the_same_draws(lsat_enumeration):
+    e = lsat_enumeration
+    _, serial = bootstrap_lrt(e.results[1], e.results[2], draws=4, starts=(3, 1), seed=5)
+    _, parallel = bootstrap_lrt(e.results[1], e.results[2], draws=4, starts=(3, 1), seed=5, n_jobs=2)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-10)
+    with pytest.raises(mm.SpecificationError, match="thread-safe"):
+        bootstrap_lrt(e.results[1], e.results[2], draws=4, seed=5, n_jobs=2, backend="threading")

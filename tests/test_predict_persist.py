@@ -102,3 +102,34 @@ def test_icc_interval_stays_inside_zero_one():
     logit = np.log(5.0 / (np.pi**2 / 3))
     assert hi[1] == pytest.approx(1 / (1 + np.exp(-(logit + z * 4.0 / 5.0))))
     assert icc[1] == pytest.approx(5.0 / (5.0 + np.pi**2 / 3))
+
+
+def _two_level_data(n_clusters=40, size=8, seed=3):
+    """2-class LCA with a random class-logit intercept per cluster (var 1), 5 binary items."""
+    rng = np.random.default_rng(seed)
+    cl = np.repeat(np.arange(n_clusters), size)
+    alpha = rng.normal(0.0, 1.0, n_clusters)
+    c = np.where(rng.uniform(size=cl.size) < 1 / (1 + np.exp(-(0.5 + alpha[cl]))), 0, 1)
+    probs = np.array([[0.8, 0.8, 0.2, 0.2, 0.8], [0.2, 0.2, 0.8, 0.8, 0.2]])
+    df = pd.DataFrame((rng.uniform(size=(cl.size, 5)) < probs[c]).astype(int), columns=[f"u{i}" for i in range(5)])
+    df["cluster"] = cl
+    return df
+
+
+@pytest.mark.slow
+def test_two_level_predict_new_clusters_and_icc_interval():
+    df = _two_level_data()
+    items = [f"u{i}" for i in range(5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mm.lca(df, items, 2, cluster="cluster", random_intercept=True).fit(starts=(4, 2), seed=1)
+    pd.testing.assert_frame_equal(res.predict(df), res.posterior_probabilities(), check_exact=False, rtol=1e-9,
+                                  atol=1e-12)
+    # a new cluster made of rows of cluster 0: its rows' probabilities equal those in the fit
+    # (a cluster's posterior depends only on its own rows)
+    new = df[df["cluster"] == 0].assign(cluster=1000)
+    np.testing.assert_allclose(res.predict(new).iloc[:, :2].to_numpy(float),
+                               res.posterior_probabilities()[df["cluster"] == 0].iloc[:, :2].to_numpy(float),
+                               rtol=1e-9)
+    icc = res.icc().iloc[0]
+    assert 0 < icc["lower"] < icc["icc"] < icc["upper"] < 1
