@@ -21,8 +21,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import SpecificationError
-
-LOGISTIC_VARIANCE = np.pi**2 / 3
+from .results import LOGISTIC_VARIANCE
 
 
 def _z(level: float) -> float:
