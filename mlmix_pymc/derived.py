@@ -10,6 +10,9 @@
   gamma^2 P(C1=1)(1 - P(C1=1)) with two parent classes) and the random intercept (var(alpha),
   eq 10), with the covariance of covariates and parent class, over that variance plus
   pi^2 / 3; each source's share of the total is its decomposition.
+  For a two-level LTA (C2 on C1, both with random intercepts) the paper's section-4
+  decomposition (``random_intercept_decomposition``) replaces the parent and random-intercept
+  parts: cluster effect alpha_1, residual C1 and residual alpha_2.
 * ``icc_interval``: ICC = v / (v + pi^2/3) (eq 20) with a delta-method interval on the logit
   scale, logit(ICC) = log v - log(pi^2/3) with SE se(v) / v, transformed back: it stays in [0, 1].
 """
@@ -87,6 +90,29 @@ def odds_ratios(result, reference: int | None = None, level: float = 0.95) -> pd
     return pd.DataFrame(rows)
 
 
+def random_intercept_decomposition(a1: float, gamma: float, v1: float, v2: float, c12: float,
+                                   points: int = 60) -> dict:
+    """The paper's decomposition (section 4, Figure 1) of the variance of C2's logit
+    lambda = gamma I(C1 = 1) + alpha_2 when C1's logit is a1 + alpha_1 and (alpha_1, alpha_2) are
+    normal with variances v1, v2 and covariance c12 (two classes each).
+
+    With P(alpha_1) = P(C1 = 1 | alpha_1) and b = c12 / v1, lambda splits into three uncorrelated
+    parts: the cluster effect alpha_1 (gamma P(alpha_1) + b alpha_1), the residual individual
+    effect of C1 (gamma (I(C1) - P(alpha_1))) and the residual cluster effect alpha_2 - b alpha_1;
+    their variances (E over alpha_1 by Gauss-Hermite) are returned with their sum.
+    """
+    z, w = np.polynomial.hermite.hermgauss(points)
+    alpha1, w = np.sqrt(2.0 * v1) * z, w / np.sqrt(np.pi)
+    p = special.expit(a1 + alpha1)
+    b = c12 / v1 if v1 > 0 else 0.0
+    part = gamma * p + b * alpha1
+    between = float(w @ part**2 - (w @ part) ** 2)
+    parent_residual = float(gamma**2 * (w @ (p * (1 - p))))
+    random_residual = float(v2 - b * c12)
+    return {"var_cluster_effect": between, "var_parent_residual": parent_residual,
+            "var_random_residual": random_residual, "total": between + parent_residual + random_residual}
+
+
 def r_squared(result) -> pd.DataFrame:
     """Latent-response R2 of every class regression logit and its decomposition (see module doc).
 
@@ -125,9 +151,33 @@ def r_squared(result) -> pd.DataFrame:
             if cv.random_intercept and name in names:
                 var_random = float(phi[names.index(name)])
             explained = var_x + var_parent + var_random + 2 * cov_xp
+            row = {"class_var": cv.name, "class": k + 1, "var_covariates": var_x, "var_parent": var_parent,
+                   "var_random_intercept": var_random, "cov_covariates_parent": cov_xp}
+            parts = _two_level_lta_parts(structure, phi, names, cv) if not cv.covariates else None
+            if parts is not None:  # section 4: cluster effect, residual C1, residual alpha_2 (uncorrelated)
+                explained = parts["total"]
+                total = explained + LOGISTIC_VARIANCE
+                row.update({f"share_{key[4:]}": value / total for key, value in parts.items() if key != "total"})
             total = explained + LOGISTIC_VARIANCE
-            rows.append({"class_var": cv.name, "class": k + 1, "var_covariates": var_x, "var_parent": var_parent,
-                         "var_random_intercept": var_random, "cov_covariates_parent": cov_xp,
-                         "r_squared": explained / total, "share_covariates": var_x / total,
-                         "share_parent": var_parent / total, "share_random_intercept": var_random / total})
+            row.update({"r_squared": explained / total, "share_covariates": var_x / total,
+                        "share_parent": var_parent / total, "share_random_intercept": var_random / total})
+            rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _two_level_lta_parts(structure, phi, names, cv) -> dict | None:
+    """``random_intercept_decomposition`` for a 2-class C2 on a 2-class C1, both with random intercepts
+    (``lta(..., cluster=, random_intercept=True)``); None for other models."""
+    parent = structure.class_var(cv.parent) if cv.parent is not None else None
+    if parent is None or cv.n_classes != 2 or parent.n_classes != 2 or parent.covariates:
+        return None
+    if not (cv.random_intercept and parent.random_intercept):
+        return None
+    lookup = {n: i for i, n in enumerate(names)}
+    me, pa = f"{cv.name}#1", f"{parent.name}#1"
+    cov_name = next((n for n in (f"cov({me},{pa})", f"cov({pa},{me})") if n in lookup), None)
+    needed = [f"var({pa})", f"var({me})", f"[{pa}]", f"{me} ON {pa}"]
+    if cov_name is None or any(n not in lookup for n in needed):
+        return None  # e.g. a regression among the random effects instead of a covariance
+    v1, v2, a1, gamma = (float(phi[lookup[n]]) for n in needed)
+    return random_intercept_decomposition(a1, gamma, v1, v2, float(phi[lookup[cov_name]]))

@@ -278,6 +278,8 @@ def _draws(model_small, model_large, theta, settings, seeds, starts) -> list[flo
                 n_obs = float(obj_small.structure.pattern_counts.sum())
                 null = run_starts(obj_small, (0, 0), None, theta[0], max_iter=5000, n_obs=n_obs)
                 alt = run_starts(obj_large, starts, int(rng.integers(2**31)), theta[1], max_iter=5000, n_obs=n_obs)
+            # the K-class model contains the K-1 class one (a class of size 0): a K-class optimum below the
+            # K-1 class one is a local maximum, so the statistic is floored at 0
             out.append(2.0 * (max(alt.loglik, null.loglik) - null.loglik) if np.isfinite(alt.loglik) else np.nan)
         except (MlmixError, FloatingPointError, np.linalg.LinAlgError, ValueError):
             out.append(np.nan)

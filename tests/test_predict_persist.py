@@ -133,3 +133,22 @@ def test_two_level_predict_new_clusters_and_icc_interval():
                                rtol=1e-9)
     icc = res.icc().iloc[0]
     assert 0 < icc["lower"] < icc["icc"] < icc["upper"] < 1
+
+
+def test_random_intercept_decomposition_against_simulation():
+    """Section 4's decomposition of C2's logit variance: the three parts are uncorrelated and sum
+    to the simulated variance of gamma I(C1) + alpha_2; each part equals its simulated variance."""
+    from mlmix_pymc.derived import random_intercept_decomposition
+
+    a1, gamma, v1, v2, c12 = 0.4, 2.0, 1.5, 1.0, 0.8
+    parts = random_intercept_decomposition(a1, gamma, v1, v2, c12)
+    rng = np.random.default_rng(0)
+    alpha = rng.multivariate_normal([0, 0], [[v1, c12], [c12, v2]], size=2_000_000)
+    p = 1 / (1 + np.exp(-(a1 + alpha[:, 0])))
+    c1 = rng.uniform(size=len(p)) < p
+    lam = gamma * c1 + alpha[:, 1]
+    b = c12 / v1
+    assert parts["total"] == pytest.approx(np.var(lam), rel=5e-3)
+    assert parts["var_cluster_effect"] == pytest.approx(np.var(gamma * p + b * alpha[:, 0]), rel=5e-3)
+    assert parts["var_parent_residual"] == pytest.approx(np.var(gamma * (c1 - p)), rel=5e-3)
+    assert parts["var_random_residual"] == pytest.approx(np.var(alpha[:, 1] - b * alpha[:, 0]), rel=5e-3)
