@@ -15,9 +15,9 @@ values, as Mplus's LRTSTARTS 0 0) and the K model (random starts, plus the real-
 estimates) are fitted to every draw, and the p-value is the share of draws whose
 2 (L_K - L_{K-1}) reaches the real data's. Every draw is evaluated by the compiled graphs of
 ``estimate/reuse.py``: the data are graph inputs, so each K is compiled once per process, not
-once per draw. With ``blrt_sequential=True`` the draws stop early, as Mplus's sequential
-procedure does, once a 99% Clopper-Pearson interval of the bootstrap p-value lies entirely
-above or below ``blrt_alpha``. ``n_jobs`` > 1 runs chunks of draws in joblib workers (each
+once per draw. With ``blrt_sequential=True`` the draws stop early once a 99% Clopper-Pearson
+interval of the bootstrap p-value lies entirely above or below ``blrt_alpha`` (in the spirit of
+Mplus's sequential procedure, which likewise stops when the p-value is clearly on one side). ``n_jobs`` > 1 runs chunks of draws in joblib workers (each
 compiles once), ``backend="dask"`` on a dask cluster.
 """
 
