@@ -52,10 +52,13 @@ def known_class_mask(structure: GraphStructure) -> np.ndarray | None:
 
 
 def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
-                 rule: QuadratureRule | None = None) -> LikelihoodTerms:
+                 rule: QuadratureRule | None = None, group_data=None, covariates=None) -> LikelihoodTerms:
     """Symbolic per-row log-likelihood for a (R, n_free) matrix of parameter rows.
 
     ``rule`` integrates the within-level factors (fixed nodes; required when there are any).
+    ``group_data`` (one (n, P*S) tensor per measurement group) and ``covariates`` (n, q) replace
+    the structure's own data, e.g. by symbolic inputs so that one compiled graph serves any data
+    set of the same structure (``estimate/reuse.py``; not for grade-of-membership models).
     """
     phi = structure.layout.symbolic_natural(theta_rows)
     if structure.is_gom:  # item-level classes: the class sum inside the item product (eq 28-35)
@@ -63,9 +66,10 @@ def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
 
         gom = gom_loglik(structure, phi, per_row, rule)
         return LikelihoodTerms(gom.loglik_rows, gom.log_joint, gom.log_prior)
-    log_joint, log_prior, _ = unit_log_joint(structure, phi, [g.data for g in structure.groups], per_row,
-                                             rule=rule)
-    shape = (structure.covariates.shape[0], structure.n_joint)
+    data = [g.data for g in structure.groups] if group_data is None else group_data
+    log_joint, log_prior, _ = unit_log_joint(structure, phi, data, per_row, x=covariates, rule=rule)
+    n_rows = structure.covariates.shape[0] if covariates is None else covariates.shape[0]
+    shape = (n_rows, structure.n_joint)
     log_joint = pt.broadcast_to(log_joint[:, 0, :], shape)
     log_prior = pt.broadcast_to(log_prior[:, 0, :], shape)
     mask = known_class_mask(structure)
