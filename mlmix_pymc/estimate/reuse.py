@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..families import family_of
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure, _compress_patterns
-from .cluster_engine import graph_signature
+from .cluster_engine import cached_compile, graph_signature
 
 CACHE_SIZE = 16
 _FUNCTIONS: "OrderedDict[tuple, RowFunctions]" = OrderedDict()
@@ -56,14 +56,8 @@ class RowFunctions:
     @classmethod
     def for_structure(cls, structure: GraphStructure, rule=None) -> "RowFunctions":
         """The functions of ``structure``'s graph, compiled once per graph signature."""
-        key = ("rows",) + graph_signature(structure, rule)
-        cached = _FUNCTIONS.get(key)
-        if cached is None:
-            cached = _FUNCTIONS[key] = cls(structure, rule)
-            while len(_FUNCTIONS) > CACHE_SIZE:
-                _FUNCTIONS.popitem(last=False)
-        _FUNCTIONS.move_to_end(key)
-        return cached
+        return cached_compile(_FUNCTIONS, ("rows",) + graph_signature(structure, rule), lambda: cls(structure, rule),
+                              CACHE_SIZE)
 
 
 class DataObjective:
