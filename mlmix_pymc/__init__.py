@@ -16,18 +16,25 @@ configure_blas()
 from . import datasets  # noqa: E402
 from .errors import DataError, EstimationError, MlmixError, SpecificationError
 from .model import Model
+from .results import MLResult
 from .models import fma, from_spec, gom, irt, lca, lta, regression_mixture
 from .compare import Comparison, compare
+from .enumeration import Enumeration, enumerate_classes as enumerate  # noqa: A001 (mm.enumerate, as the issue asks)
+from .fit_tests import lrt, scaled_difference_test, vlmr_test, wald_test
+from .persistence import load_result, result_from_json
 from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
+from .stepwise import StepwiseResult, three_step, two_step
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClassVariable", "Constraints", "DataError", "EstimationError", "Indicator", "MlmixError", "Model",
+    "ClassVariable", "Constraints", "DataError", "MLResult", "EstimationError", "Indicator", "MlmixError", "Model",
     "ModelSpec", "RandomEffect", "Factor", "fma", "irt", "SpecificationError", "datasets", "from_spec", "lca", "lta",
     "regression_mixture", "montecarlo", "MonteCarloResult", "simulate", "compare", "Comparison",
-    "add_posterior_predictive", "posterior_class_probabilities", "__version__",
+    "add_posterior_predictive", "posterior_class_probabilities", "three_step", "two_step", "StepwiseResult",
+    "enumerate", "Enumeration", "lrt", "scaled_difference_test", "vlmr_test", "wald_test", "load_result",
+    "result_from_json", "__version__",
 ]

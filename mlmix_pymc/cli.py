@@ -3,6 +3,10 @@
     mlmix fit SPEC.yaml [--json OUT]   fit the model of a YAML/JSON spec (its ``data`` CSV is
                                        read relative to the spec file) and print the summary
     mlmix demo [--json OUT]            fit the embedded LSAT example (2-class LCA)
+
+Both take ``--save-probabilities FILE`` (posterior class probabilities and the most likely
+class of every input row as CSV, as Mplus's SAVEDATA) and ``--save FILE`` (the whole result,
+read back with ``mlmix_pymc.load_result``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ def main(argv=None) -> int:
     p_fit.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p_demo = sub.add_parser("demo", help="fit the embedded example data set (LSAT, 2-class LCA)")
     p_demo.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    for p in (p_fit, p_demo):
+        p.add_argument("--save-probabilities", metavar="FILE",
+                       help="write the posterior class probabilities and most likely class per row as CSV")
+        p.add_argument("--save", metavar="FILE",
+                       help="save the result (spec, data, estimates) for mlmix_pymc.load_result")
     args = parser.parse_args(argv)
 
     from .errors import MlmixError
@@ -47,6 +56,12 @@ def main(argv=None) -> int:
             print(f"mlmix: error: cannot write {args.json!r}: {err.strerror}", file=sys.stderr)
             return 2
         print(f"\nresults written to {args.json}")
+    if args.save_probabilities:
+        result.posterior_probabilities().to_csv(args.save_probabilities, index_label="row")
+        print(f"class probabilities written to {args.save_probabilities}")
+    if args.save:
+        result.save(args.save)
+        print(f"result saved to {args.save}")
     return 0
 
 

@@ -7,6 +7,9 @@ Every check of user data lives here, so the graph builder can trust its inputs.
 * Rows with a missing covariate (or cluster id) are left out with a warning giving the count;
   rows where every indicator is missing carry no information and are left out likewise.
 * Categorical indicators are recoded to 0..C-1; the mapping is kept (``category_maps``).
+* Sampling weights (``spec.weights``) must be numeric, finite, non-negative and not all
+  zero; as in Mplus they are normalized to sum to the number of rows used.
+* Known classes (``spec.known_class``) are class numbers 1..K, missing where unknown.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class ModelData:
     cluster_codes: np.ndarray | None = None
     cluster_labels: tuple = ()
     dropped: dict[str, int] = field(default_factory=dict)
+    weights: np.ndarray | None = None  # (n,) sampling weights summing to n_obs, or None
+    known_class: np.ndarray | None = None  # (n,) code 0..K-1 of the observed class, -1 if unknown
     kept: np.ndarray | None = None  # (len(input_index),) bool: the input rows used (aligns a duplicated index)
 
     @property
@@ -83,6 +88,7 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
     needed = [ind.name for ind in spec.indicators] + list(spec.covariates)
     if spec.cluster is not None:
         needed.append(spec.cluster)
+    needed += [c for c in (spec.weights, spec.known_class) if c is not None]
     for col in needed:
         if col not in df.columns:
             close = [c for c in map(str, df.columns) if c.lower() == str(col).lower()]
@@ -165,6 +171,10 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
         cluster_codes = np.arange(int(keep.sum()), dtype=np.int64)
         cluster_labels = tuple(df.index[keep])
 
+    weights = None if spec.weights is None else _normalized_weights(_weight_column(df, spec.weights)[keep],
+                                                                    spec.weights)
+    known = None if spec.known_class is None else \
+        _known_class_column(df, spec.known_class, spec.class_variables[0].n_classes)[keep]
     return ModelData(
         index=df.index[keep],
         input_index=df.index,
@@ -174,8 +184,42 @@ def prepare_data(df: pd.DataFrame, spec: ModelSpec) -> ModelData:
         cluster_codes=cluster_codes,
         cluster_labels=cluster_labels,
         dropped=dropped,
+        weights=weights,
+        known_class=known,
         kept=keep,
     )
+
+
+def _weight_column(df: pd.DataFrame, col: str) -> np.ndarray:
+    """Sampling weights: numeric, no missing values, finite, non-negative."""
+    values = _numeric_column(df, col, "weights")
+    bad = np.isnan(values) | (values < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        what = "a missing value" if np.isnan(values[first]) else f"the negative value {float(values[first])!r}"
+        raise DataError(f"weights column {col!r} has {what} (row {df.index[first]!r}); {int(bad.sum())} such "
+                        "value(s); sampling weights must be non-negative numbers")
+    return values
+
+
+def _normalized_weights(values: np.ndarray, col: str) -> np.ndarray:
+    """Weights rescaled to sum to the number of rows (Mplus's normalization)."""
+    total = values.sum()
+    if not total > 0:
+        raise DataError(f"weights column {col!r} is zero on every row used in the analysis")
+    return values * (len(values) / total)
+
+
+def _known_class_column(df: pd.DataFrame, col: str, n_classes: int) -> np.ndarray:
+    """Observed classes 1..K as codes 0..K-1; missing (unknown class) as -1."""
+    values = _numeric_column(df, col, "known_class")
+    observed = ~np.isnan(values)
+    bad = observed & ~np.isin(values, np.arange(1, n_classes + 1))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"known_class column {col!r} has value {float(values[first])!r} (row {df.index[first]!r}); "
+                        f"classes are numbered 1..{n_classes}, missing where unknown")
+    return np.where(observed, np.nan_to_num(values) - 1, -1).astype(np.int64)
 
 
 def _check_cluster_constant(covariates: np.ndarray, spec: ModelSpec, codes: np.ndarray, labels: tuple) -> None:

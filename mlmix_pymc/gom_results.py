@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import SpecificationError
 
-LOGISTIC_VARIANCE = np.pi**2 / 3  # residual variance of the logistic distribution (eq 20)
 
 
 def _check_gom(result) -> None:
@@ -47,12 +45,13 @@ def _settings(result) -> dict:
 def membership_icc(result, level: float = 0.95) -> pd.DataFrame:
     """ICC of the random class logits of a logistic-normal or restricted membership (section 8
     reports 86%): var / (var + pi^2 / 3), with var = var(c#k) (eq 34) or lambda_k^2 (eq 35), and
-    a delta-method confidence interval."""
+    a delta-method confidence interval on the logit scale of the ICC (``derived.icc_interval``)."""
+    from .derived import icc_interval
+
     _check_gom(result)
     memb = result.structure.membership
     layout = result.structure.layout
     se = result.se
-    z = stats.norm.ppf(0.5 + level / 2)
     rows = []
     if memb.random is None:
         return pd.DataFrame(rows)
@@ -63,11 +62,9 @@ def membership_icc(result, level: float = 0.95) -> pd.DataFrame:
         else:
             k = int(memb.random[c, 0])
             v, v_se = result.phi[k] ** 2, 2 * abs(result.phi[k]) * se[k]
-        icc = v / (v + LOGISTIC_VARIANCE)
-        icc_se = v_se * LOGISTIC_VARIANCE / (v + LOGISTIC_VARIANCE) ** 2
+        icc, icc_se, lower, upper = icc_interval(v, v_se, level)  # logit scale: inside [0, 1]
         rows.append({"effect": f"{memb.class_var}#{c + 1}", "parameter": layout.names[k], "variance": v,
-                     "variance_se": v_se, "icc": icc, "se": icc_se, "lower": icc - z * icc_se,
-                     "upper": icc + z * icc_se})
+                     "variance_se": v_se, "icc": icc, "se": icc_se, "lower": lower, "upper": upper})
     return pd.DataFrame(rows)
 
 

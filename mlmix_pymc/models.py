@@ -5,6 +5,7 @@ A new model type is a new spec here, never new likelihood code.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from typing import Mapping, Sequence
 
@@ -24,10 +25,18 @@ def _families_by_item(items: list[str], family: str | Mapping[str, str]) -> dict
     return families
 
 
+def _bind(spec: ModelSpec, data: pd.DataFrame, weights: str | None, known_class: str | None) -> Model:
+    """The constructors' spec with the sampling-weight and known-class columns, bound to ``data``."""
+    if weights is not None or known_class is not None:
+        spec = dataclasses.replace(spec, weights=weights, known_class=known_class)
+    return Model(spec, data)
+
+
 def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Sequence[str] | None = None,
         link: str = "logit", family: str | Mapping[str, str] = "binary", variance: str = "class-specific",
         fixed: Mapping[str, float] | None = None, equal: Sequence[Sequence[str]] | None = None,
-        class_name: str = "c", cluster: str | None = None, random_intercept: bool = False) -> Model:
+        class_name: str = "c", cluster: str | None = None, random_intercept: bool = False,
+        weights: str | None = None, known_class: str | None = None) -> Model:
     """Latent class analysis / latent profile analysis (paper eq 1-4), optionally two-level.
 
     Parameters
@@ -44,6 +53,12 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
     cluster : cluster column: robust standard errors clustered on it and, with
         ``random_intercept=True``, random class-logit intercepts per cluster (the
         within-between class variable of Table 4, eq 10 / 15; parameters ``var(c#k)``).
+    weights : sampling-weight column (Mplus WEIGHT): the log-likelihood is sum_i w_i log L_i
+        with the weights normalized to sum to the number of rows used (as Mplus does); ``se="mlr"``
+        gives the weighted sandwich. Single-level models only (every constructor takes it).
+    known_class : column with the observed class 1..K of a row, missing where unknown (Mplus
+        KNOWNCLASS): a row with an observed class contributes only that class (classes are then
+        not reordered). ``lca``, ``lta`` (first time point) and ``fma`` take it.
 
     Returns a ``Model``; call ``model.fit()`` to estimate it.
     """
@@ -58,7 +73,7 @@ def lca(data: pd.DataFrame, items: Sequence[str], n_classes: int, covariates: Se
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         cluster=cluster,
     )
-    return Model(spec, data)
+    return _bind(spec, data, weights, known_class)
 
 
 RANDOM_TERMS = ("intercept", "slope")
@@ -70,7 +85,7 @@ def regression_mixture(data: pd.DataFrame, y: str, x: str | Sequence[str], n_cla
                        class_random_intercept: bool = False, random_covariance: str = "full",
                        class_covariates: Sequence[str] | None = None, class_name: str | None = None,
                        fixed: Mapping[str, float] | None = None,
-                       equal: Sequence[Sequence[str]] | None = None) -> Model:
+                       equal: Sequence[Sequence[str]] | None = None, weights: str | None = None) -> Model:
     """Regression mixture, optionally two-level (paper eq 19; section 5 Models 1-6).
 
     ``y = mu_c + beta_c x + u_j + s_j x + e`` with class-specific ``mu_c`` and ``beta_c``.
@@ -120,7 +135,7 @@ def regression_mixture(data: pd.DataFrame, y: str, x: str | Sequence[str], n_cla
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         cluster=cluster, random_effects=tuple(effects), random_covariance=random_covariance,
     )
-    return Model(spec, data)
+    return _bind(spec, data, weights, None)
 
 
 def from_spec(spec: ModelSpec | Mapping, data: pd.DataFrame) -> Model:
@@ -132,7 +147,8 @@ def from_spec(spec: ModelSpec | Mapping, data: pd.DataFrame) -> Model:
 
 def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: int,
         covariates: Sequence[str] | None = None, link: str = "logit", family: str = "binary",
-        time_invariant: bool = True, cluster: str | None = None, random_intercept: bool = False) -> Model:
+        time_invariant: bool = True, cluster: str | None = None, random_intercept: bool = False,
+        weights: str | None = None, known_class: str | None = None) -> Model:
     """Latent transition analysis (paper eq 6-9, first-order Markov), optionally two-level.
 
     ``items_by_time[t]`` are the indicators of class variable ``c{t+1}``; each ``C_t``
@@ -150,7 +166,7 @@ def lta(data: pd.DataFrame, items_by_time: Sequence[Sequence[str]], n_classes: i
                 for t, name in enumerate(names))
     inds = tuple(Indicator(it, family, link, names[t]) for t, items in enumerate(items_by_time) for it in items)
     cons = Constraints(same_measurement=(tuple(names),) if time_invariant else ())
-    return Model(ModelSpec(cvs, inds, cons, cluster=cluster), data)
+    return _bind(ModelSpec(cvs, inds, cons, cluster=cluster), data, weights, known_class)
 
 
 LOADINGS = ("class-invariant", "class-specific")
@@ -176,7 +192,8 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
         covariates: Sequence[str] | None = None, factor_variance: str = "fixed", factor_mean: str = "zero",
         class_name: str = "c",
         cluster: str | None = None, cluster_intercept: bool = False, fixed: Mapping[str, float] | None = None,
-        equal: Sequence[Sequence[str]] | None = None) -> Model:
+        equal: Sequence[Sequence[str]] | None = None, weights: str | None = None,
+        known_class: str | None = None) -> Model:
     """Factor mixture analysis / mixture IRT (paper eq 36-37; section 8): LCA with a factor inside classes.
 
     P(y_p = 1 | C = c, f) = F(lambda_pc f - tau_pc) for binary items (ordinal: P(y <= m) =
@@ -222,11 +239,11 @@ def fma(data: pd.DataFrame, items: Sequence[str], n_classes: int, n_factors: int
         cluster=cluster, random_effects=effects,
         factors=_factors_for(items, n_factors, loadings, factor_variance, factor_mean),
     )
-    return Model(spec, data)
+    return _bind(spec, data, weights, known_class)
 
 
 def irt(data: pd.DataFrame, items: Sequence[str], model: str = "2pl", link: str = "logit",
-        cluster: str | None = None, cluster_intercept: bool = False) -> Model:
+        cluster: str | None = None, cluster_intercept: bool = False, weights: str | None = None) -> Model:
     """Item response models as the 1-class factor mixture (eq 36 with K = 1; eq 49-50).
 
     ``model``: ``"rasch"`` (loadings fixed at 1, free ability variance ``var(f)``), ``"1pl"``
@@ -258,7 +275,7 @@ def irt(data: pd.DataFrame, items: Sequence[str], model: str = "2pl", link: str 
             constraints=Constraints(fixed=fixed),
             factors=(Factor("f", tuple(items), "class-specific", "fixed"),),
         )
-        return Model(spec, data)
+        return _bind(spec, data, weights, None)
     family = "ordinal" if model == "grm" else "binary"
     equal = ()
     if model == "1pl":
@@ -275,7 +292,7 @@ def irt(data: pd.DataFrame, items: Sequence[str], model: str = "2pl", link: str 
         indicators=tuple(Indicator(it, family, link, "c") for it in items),
         constraints=Constraints(equal=equal), cluster=cluster, random_effects=effects, factors=factors,
     )
-    return Model(spec, data)
+    return _bind(spec, data, weights, None)
 
 
 MEMBERSHIP_KINDS = ("logistic-normal", "restricted", "dirichlet")
@@ -286,7 +303,7 @@ def gom(data: pd.DataFrame, items: Sequence[str], n_classes: int, membership: st
         item_covariates: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
         family: str | Mapping[str, str] = "binary", link: str = "logit", n_factors: int = 0,
         loadings: str = "class-invariant", class_name: str = "c", fixed: Mapping[str, float] | None = None,
-        equal: Sequence[Sequence[str]] | None = None) -> Model:
+        equal: Sequence[Sequence[str]] | None = None, weights: str | None = None) -> Model:
     """Grade-of-membership model from wide data (paper section 7-8, eq 28-41).
 
     Every item of a person has its own latent class C_ij (eq 28) drawn from the person's
@@ -344,4 +361,4 @@ def gom(data: pd.DataFrame, items: Sequence[str], n_classes: int, membership: st
         constraints=Constraints(fixed=fixed or {}, equal=tuple(tuple(g) for g in (equal or ()))),
         factors=factors,
     )
-    return Model(spec, data)
+    return _bind(spec, data, weights, None)

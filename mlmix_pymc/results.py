@@ -249,17 +249,19 @@ class MLResult:
     def icc(self, level: float = 0.95) -> pd.DataFrame:
         """ICC of each random class-logit intercept (eq 20) with a delta-method confidence interval.
 
-        ICC = Var(alpha) / (Var(alpha) + pi^2 / 3). Near 1 the delta method is only an
-        approximation (the paper's section 5); an ICC above ~0.8 points to a between-level
-        class variable (Table 4).
+        ICC = Var(alpha) / (Var(alpha) + pi^2 / 3). The interval is the delta method's on the
+        logit scale of the ICC, transformed back, so it stays inside [0, 1] (``derived.py``).
+        Near 1 the delta method is only an approximation (the paper's section 5); an ICC above
+        ~0.8 points to a between-level class variable (Table 4).
         """
+        from .derived import icc_interval
+
         if self.structure.is_gom:  # the membership's random class logits (section 8)
             from .gom_results import membership_icc
 
             return membership_icc(self, level)
         layout = self.structure.layout
         se = self.se
-        z = stats.norm.ppf(0.5 + level / 2)
         rows = []
         bm = self.structure.between_model
         for eff in (bm.effects if bm is not None else ()):
@@ -268,10 +270,9 @@ class MLResult:
             for k, info in enumerate(layout.infos):
                 if info.group == "covariance" and info.name.startswith(f"var({eff.name})"):
                     v = self.phi[k]
-                    icc = v / (v + LOGISTIC_VARIANCE)
-                    icc_se = se[k] * LOGISTIC_VARIANCE / (v + LOGISTIC_VARIANCE) ** 2
+                    icc, icc_se, lower, upper = icc_interval(v, se[k], level)  # logit scale: inside [0, 1]
                     rows.append({"effect": eff.name, "parameter": info.name, "variance": v, "variance_se": se[k],
-                                 "icc": icc, "se": icc_se, "lower": icc - z * icc_se, "upper": icc + z * icc_se})
+                                 "icc": icc, "se": icc_se, "lower": lower, "upper": upper})
         return pd.DataFrame(rows)
 
     def between_regressions(self) -> pd.DataFrame:
@@ -351,6 +352,8 @@ class MLResult:
             lines.append(f"Integration points per dimension{self.clusters.points:>17d}")
         lines.append(f"Number of free parameters{self.n_params:>24d}")
         lines.append(f"Loglikelihood{self.loglik:>36.3f}")
+        if self.se_method == "mlr" and self.model is not None:  # as Mplus reports it under MLR
+            lines.append(f"H0 scaling correction factor for MLR{self.scaling_factor:>13.4f}")
         lines.append(f"Akaike (AIC){self.aic:>37.3f}")
         lines.append(f"Bayesian (BIC){self.bic:>35.3f}")
         lines.append(f"Sample-size adjusted BIC{self.abic:>25.3f}")
@@ -454,14 +457,78 @@ class MLResult:
                 for _, r in params.iterrows()
             ],
             "class_proportions": json.loads(self.class_proportions().to_json(orient="records")),
+            "item_probabilities": json.loads(self.item_probabilities().to_json(orient="records")),
             **({"n_clusters": self.clusters.n_clusters, "integration": self.clusters.integration,
                 "points": self.clusters.points, "icc": json.loads(self.icc().to_json(orient="records"))}
                if self.clusters is not None else {}),
         }
 
     def to_json(self, **kwargs) -> str:
-        """JSON text of ``to_dict()``."""
+        """JSON text of ``to_dict()`` (a report; ``save`` writes a file that ``mm.load_result`` reads back)."""
         return json.dumps(self.to_dict(), **kwargs)
+
+    # --------------------------------------------------------------- model choice, prediction, saving
+    @property
+    def scaling_factor(self) -> float:
+        """MLR scaling correction factor c = tr(I^-1 B) / p (``fit_tests.scaling_factor``)."""
+        from .fit_tests import scaling_factor
+
+        return scaling_factor(self)
+
+    def predict(self, newdata: pd.DataFrame, between_posterior: bool = False):
+        """Posterior class probabilities and most likely class of new rows (``prediction.py``), no refitting."""
+        from .prediction import predict
+
+        return predict(self, newdata, between_posterior)
+
+    def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """The parameter table with Wald confidence limits (``derived.py``)."""
+        from .derived import confidence_intervals
+
+        return confidence_intervals(self, level)
+
+    def odds_ratios(self, reference: int | None = None, level: float = 0.95) -> pd.DataFrame:
+        """Odds ratios of covariate effects on class membership against ``reference`` (``derived.py``)."""
+        from .derived import odds_ratios
+
+        return odds_ratios(self, reference, level)
+
+    def r_squared(self) -> pd.DataFrame:
+        """R2 of the class regressions (eq 14) and its decomposition by source (``derived.py``)."""
+        from .derived import r_squared
+
+        return r_squared(self)
+
+    def absolute_fit(self) -> dict:
+        """Pearson X2 and G2 with df for categorical items (``absolute_fit.py``)."""
+        from .absolute_fit import chi_square_fit
+
+        return chi_square_fit(self)
+
+    def pattern_table(self) -> pd.DataFrame:
+        """Observed versus expected response patterns (``absolute_fit.py``)."""
+        from .absolute_fit import pattern_table
+
+        return pattern_table(self)
+
+    def bivariate_residuals(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Standardized bivariate residuals per item pair, TECH10 style (``absolute_fit.py``)."""
+        from .absolute_fit import bivariate_residuals
+
+        return bivariate_residuals(self)
+
+    @staticmethod
+    def from_json(text: str) -> "MLResult":
+        """The result saved by ``save`` (JSON text), rebuilt with its model (``persistence.py``)."""
+        from .persistence import result_from_json
+
+        return result_from_json(text)
+
+    def save(self, path):
+        """Write the result (spec, data, estimates, tables) to a JSON file; ``mm.load_result(path)`` reads it."""
+        from .persistence import save_result
+
+        return save_result(self, path)
 
 
 def _to_input_rows(table: pd.DataFrame, input_index: pd.Index, kept) -> pd.DataFrame:

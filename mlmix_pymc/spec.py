@@ -291,6 +291,9 @@ class ModelSpec:
     model (variances, covariances, regressions) specific to the between-level class
     variable (eq 18, 25). ``analysis`` holds estimation options (``starts``, ``seed``,
     ``se``, ``integration``, ``points``...) as the ANALYSIS command of Mplus.
+    ``weights`` names a sampling-weight column (Mplus WEIGHT; normalized to sum to the
+    sample size, single-level models); ``known_class`` a column holding the observed class
+    (1..K) of the first class variable, missing where unknown (Mplus KNOWNCLASS).
     """
 
     class_variables: tuple[ClassVariable, ...]
@@ -303,6 +306,8 @@ class ModelSpec:
     random_covariance: str = "full"
     random_by_class: bool = False
     factors: tuple[Factor, ...] = ()
+    weights: str | None = None
+    known_class: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "factors", tuple(self.factors))
@@ -355,6 +360,29 @@ class ModelSpec:
         self._check_membership()
         self._check_two_level(by_name)
         self._check_factors(by_name)
+        self._check_weights_known_class()
+
+    def _check_weights_known_class(self) -> None:
+        """Sampling weights and known classes: single-level models, columns with no other role."""
+        used = {ind.name for ind in self.indicators} | set(self.covariates)
+        if self.cluster is not None:
+            used.add(self.cluster)
+        for option in ("weights", "known_class"):
+            col = getattr(self, option)
+            if col is None:
+                continue
+            if not isinstance(col, str):
+                raise SpecificationError(f"{option}= must be a column name, got {col!r}")
+            if col in used:
+                raise SpecificationError(f"{option} column {col!r} is also an indicator, covariate or cluster column")
+            if self.is_two_level:
+                raise SpecificationError(
+                    f"{option}= is not supported in two-level models (cluster=, random effects or indicator "
+                    "regressions): cluster-level weights and known classes are not implemented")
+        if self.weights is not None and self.weights == self.known_class:
+            raise SpecificationError(f"column {self.weights!r} is given as both weights and known_class")
+        if self.known_class is not None and self.membership_class_variable is not None:
+            raise SpecificationError("known_class= is not supported in grade-of-membership models")
 
     def _check_membership(self) -> None:
         """A grade-of-membership model (item-level class variable, eq 28-35) is single-level and alone."""
@@ -521,7 +549,7 @@ class ModelSpec:
                 "same_measurement": [list(g) for g in self.constraints.same_measurement],
             },
         }
-        for key in ("cluster", "data"):
+        for key in ("cluster", "data", "weights", "known_class"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.random_effects:
@@ -541,7 +569,7 @@ class ModelSpec:
         if not isinstance(d, Mapping):
             raise SpecificationError(f"a model spec must be a mapping, got {type(d).__name__}")
         allowed = {"class_variables", "indicators", "constraints", "cluster", "data", "analysis",
-                   "random_effects", "random_covariance", "random_by_class", "factors"}
+                   "random_effects", "random_covariance", "random_by_class", "factors", "weights", "known_class"}
         _no_unknown_keys(d, allowed, "model spec")
         try:
             cvs = tuple(_build(ClassVariable, c, "class_variables entry") for c in d.get("class_variables", ()))
@@ -575,6 +603,8 @@ class ModelSpec:
             random_covariance=d.get("random_covariance", "full"),
             random_by_class=bool(d.get("random_by_class", False)),
             factors=facs,
+            weights=d.get("weights"),
+            known_class=d.get("known_class"),
         )
 
     def to_json(self, **kwargs) -> str:

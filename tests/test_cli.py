@@ -78,3 +78,19 @@ def test_fit_spec_with_a_factor_is_the_2pl(lsat):
     direct = mm.irt(lsat, items, model="2pl").fit(starts=(0, 0), points=31)
     assert result.loglik == pytest.approx(direct.loglik, abs=1e-8)
     assert "f BY item2" in result.summary()
+
+
+def test_mlmix_fit_saves_class_probabilities_and_the_result(tmp_path, capsys):
+    probs, saved = tmp_path / "probs.csv", tmp_path / "result.json"
+    rc = main(["fit", str(ROOT / "examples" / "lsat_lca.yaml"), "--save-probabilities", str(probs),
+               "--save", str(saved)])
+    assert rc == 0
+    import pandas as pd
+
+    table = pd.read_csv(probs, index_col="row")
+    loaded = mm.load_result(saved)
+    expected = loaded.posterior_probabilities()
+    assert list(table.columns) == list(expected.columns)
+    assert len(table) == len(expected)
+    assert abs(table["c=1"].to_numpy() - expected["c=1"].to_numpy()).max() < 1e-12
+    assert (table["most_likely_c"].to_numpy() == expected["most_likely_c"].to_numpy()).all()

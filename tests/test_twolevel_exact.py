@@ -174,7 +174,11 @@ def test_icc_is_eq20_with_delta_method_interval():
     se = dict(zip(res.parameters.name, res.parameters.se))["var(c#1)"]
     assert icc["icc"] == pytest.approx(var / (var + np.pi**2 / 3))
     assert icc["se"] == pytest.approx(se * (np.pi**2 / 3) / (var + np.pi**2 / 3) ** 2)
-    assert icc["lower"] == pytest.approx(icc["icc"] - 1.959964 * icc["se"], abs=1e-6)
+    # the interval is the delta method's on the logit scale, logit(ICC) +- z se(var) / var, inside [0, 1]
+    logit = np.log(var / (np.pi**2 / 3))
+    assert icc["lower"] == pytest.approx(1 / (1 + np.exp(-(logit - 1.959964 * se / var))), abs=1e-6)
+    assert icc["upper"] == pytest.approx(1 / (1 + np.exp(-(logit + 1.959964 * se / var))), abs=1e-6)
+    assert 0 < icc["lower"] < icc["icc"] < icc["upper"] < 1
 
 
 def test_regression_among_random_effects_reproduces_the_full_covariance():

@@ -24,6 +24,18 @@ CACHE_SIZE = 8
 _FUNCTIONS: "OrderedDict[tuple, ClusterFunctions]" = OrderedDict()
 
 
+def cached_compile(cache: OrderedDict, key: tuple, build, size: int):
+    """``cache[key]``, built by ``build()`` on first use; the least recently used entries
+    beyond ``size`` are dropped (compiled functions hold memory)."""
+    cached = cache.get(key)
+    if cached is None:
+        cached = cache[key] = build()
+        while len(cache) > size:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cached
+
+
 def graph_signature(structure: GraphStructure, unit_rule=None) -> tuple:
     """Everything the symbolic two-level graph depends on (not the data values)."""
     rule = None if unit_rule is None else (unit_rule.method, unit_rule.nodes.tobytes())
@@ -49,14 +61,8 @@ class ClusterFunctions:
     @classmethod
     def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "ClusterFunctions":
         """The functions of ``structure``'s graph, compiled once per graph signature."""
-        key = graph_signature(structure, unit_rule)
-        cached = _FUNCTIONS.get(key)
-        if cached is None:
-            cached = _FUNCTIONS[key] = cls(structure, unit_rule)
-            while len(_FUNCTIONS) > CACHE_SIZE:
-                _FUNCTIONS.popitem(last=False)
-        _FUNCTIONS.move_to_end(key)
-        return cached
+        return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule), lambda: cls(structure, unit_rule),
+                              CACHE_SIZE)
 
     def node_derivatives(self, dim: int):
         """(integrand, d/dz, d2/dz2) of the log integrand at the nodes (Laplace modes), compiled on first use."""

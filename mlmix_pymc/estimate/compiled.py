@@ -139,7 +139,9 @@ class CompiledLikelihood:
         self.adapt(theta)
         loglik_rows, log_joint, log_prior = self.rows(theta)
         posterior = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
-        return float(loglik_rows.sum()), posterior, np.exp(log_prior), None
+        weights = self.structure.row_weights  # sampling weights: the weighted log-likelihood
+        total = loglik_rows.sum() if weights is None else weights @ loglik_rows
+        return float(total), posterior, np.exp(log_prior), None
 
     def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
         """Log-likelihood of every data row."""
@@ -175,7 +177,9 @@ class CompiledLikelihood:
         return np.asarray(self._hess(*self._args(theta)))
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
-        """Per data row scores d log L_i / d theta, shape (n, n_free).
+        """Per data row scores d log L_i / d theta, shape (n, n_free), times the row's sampling
+        weight when there are weights (the terms of the gradient of sum_i w_i log L_i, which the
+        MLR sandwich needs: meat = sum_i w_i^2 s_i s_i').
 
         Built from the per-row graph: every distinct row gets its own copy of theta, so one
         reverse pass yields all rows' gradients.
@@ -188,7 +192,9 @@ class CompiledLikelihood:
         n = self.structure.n_patterns
         args = self._args(theta)
         per_pattern = np.asarray(self._scores(np.tile(args[0], (n, 1)), *args[1:]))
-        return per_pattern[self.structure.row_pattern]
+        per_row = per_pattern[self.structure.row_pattern]
+        weights = self.structure.row_weights
+        return per_row if weights is None else per_row * weights[:, None]
 
     def factor_posterior(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per data row, posterior weights of (class, factor node) (n, K, Rn) and the nodes'

@@ -37,6 +37,8 @@ def class_permutations(structure: GraphStructure, proportions: dict[str, np.ndar
 
 def reorderable(structure: GraphStructure) -> bool:
     """Whether ``permute_classes`` can relabel this model (see the module docstring)."""
+    if structure.known_class is not None:  # observed classes fix the labels
+        return False
     bm = structure.between_model
     if bm is None:
         return True

@@ -115,6 +115,8 @@ class GraphStructure:
     cluster_codes: np.ndarray | None = None  # (n,) cluster of every row (two-level models)
     unit_latents: tuple[UnitLatent, ...] = ()  # within-level factors by class variable
     membership: Membership | None = None  # grade of membership: the item-level class variable's latent
+    row_weights: np.ndarray | None = None  # (n_rows,) sampling weights (None: all 1), in pattern_counts
+    known_class: np.ndarray | None = None  # (n_patterns,) observed class code of the first class variable, -1
 
     @property
     def is_two_level(self) -> bool:
@@ -222,22 +224,33 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
     if spec.is_two_level:  # clusters: every row is evaluated (rows of a cluster share random effects)
         covariates, counts, row_pattern = data.covariates, np.ones(data.n_obs), np.arange(data.n_obs)
     else:
-        groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates)
+        groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates, data.weights,
+                                                                     data.known_class)
+    known = None if data.known_class is None else np.full(len(counts), -1, dtype=np.int64)
+    if known is not None:
+        known[row_pattern] = data.known_class
     return GraphStructure(layout, tuple(class_vars), tuple(groups), joint_map, len(combos),
                           covariates, data.covariate_names, counts, row_pattern, between, between_model,
-                          data.cluster_codes if spec.is_two_level else None, tuple(unit_latents), membership)
+                          data.cluster_codes if spec.is_two_level else None, tuple(unit_latents), membership,
+                          row_weights=data.weights, known_class=known)
 
 
-def _compress_patterns(groups, covariates):
-    """Evaluate each distinct row (items + covariates) once, weighted by its frequency.
+def _compress_patterns(groups, covariates, weights=None, known_class=None):
+    """Evaluate each distinct row (items + covariates [+ known class]) once, weighted by its
+    frequency, or by the sum of its rows' sampling weights.
 
     Rows with equal response patterns and covariates have equal likelihood terms; binary
-    items in particular repeat a lot (the 1000 LSAT rows have 32 patterns).
+    items in particular repeat a lot (the 1000 LSAT rows have 32 patterns). Weights enter the
+    log-likelihood only here: sum_i w_i log L_i = sum_patterns (sum of w) log L_pattern.
     """
-    key = np.concatenate([g.data for g in groups] + [covariates], axis=1)
+    extra = [] if known_class is None else [known_class[:, None].astype(float)]
+    key = np.concatenate([g.data for g in groups] + [covariates] + extra, axis=1)
     _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    if weights is not None:
+        counts = np.bincount(inverse, weights=weights, minlength=len(first))
     groups = [_with_data(g, g.data[first]) for g in groups]
-    return groups, covariates[first], counts.astype(float), inverse.reshape(-1).astype(np.int64)
+    return groups, covariates[first], counts.astype(float), inverse
 
 
 def _with_data(group: MeasurementGroup, data: np.ndarray) -> MeasurementGroup:
