@@ -193,7 +193,7 @@ RUN_OFF = 10.0  # a bounded threshold / logit beyond +-10 (a probability within 
 
 
 def _snap_run_off(compiled, theta, loglik, max_iter, n_obs):
-    """Bounded thresholds / logits that stopped between +-10 and the +-15 bound are running off
+    """Bounded thresholds / logits that stopped between +-10 and their bound (+-15) are running off
     to +-inf on a flat likelihood (the gradient there is ~exp(-|logit|) and the optimizer stops on
     it): put them at the bound, as Mplus does, and polish the other parameters with them held.
     Kept only if the log-likelihood does not drop (beyond the optimizer's tolerance), so a
@@ -206,7 +206,7 @@ def _snap_run_off(compiled, theta, loglik, max_iter, n_obs):
         k = layout.representative[f]
         if layout.infos[k].transform != "identity" or not (np.isfinite(lo) and np.isfinite(hi)):
             continue
-        if RUN_OFF <= abs(theta[f]) < THRESHOLD_BOUND:
+        if abs(theta[f]) >= RUN_OFF and lo < theta[f] < hi:  # the parameter's own bounds (+-15 today)
             snapped[f] = lo if theta[f] < 0 else hi
             moved = True
         if snapped[f] in (lo, hi):
