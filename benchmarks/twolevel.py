@@ -26,8 +26,10 @@ with 7 points per dimension, Laplace; ``c_logit_ri`` also adaptive with 15):
 
 * ``evals_per_s``: calls per second of one ``compiled.loglik_grad(theta)`` (log-likelihood
   + gradient at the current nodes; adaptive nodes placed at the optimum first), repeated
-  for ``--eval-seconds``.  With Laplace one call is 2 x n_free + 1 Laplace evaluations
-  (its gradient is a central difference, see ``estimate/integrated.py``).
+  for ``--eval-seconds``.  With ``laplace`` one call is one mode search plus one call of the
+  exact-gradient graph (implicit differentiation of the modes, ``estimate/cluster_engine.py``);
+  the ``laplace-central`` row is the previous method, 2 x n_free + 1 Laplace evaluations
+  (central differences), measured in the same run as the "before".
 * ``fit_s``: time to ML, ``model.fit(integration=..., points=..., starts=..., se=None)``
   on an already compiled model (excludes the PyTensor C compilation: ``model.compile()``
   and one short untimed warm-up fit per method run first; the compile time of each case
@@ -81,13 +83,14 @@ import numpy as np
 import pandas as pd
 from _common import (add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca,
                      timed_runs)
+from mlmix_pymc.estimate.integrated import IntegratedObjective
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10
 N_ITEMS = 10
 DATA_SEED = 20240601
 CASES = ("a_lca2", "b_lca3", "b_logit_rs", "c_logit_ri")
-METHODS = (("gauss-hermite", 15), ("adaptive", 7), ("laplace", 1))
+METHODS = (("gauss-hermite", 15), ("adaptive", 7), ("laplace-central", 1), ("laplace", 1))
 # our (integration, points) -> lme4 nAGQ it should reproduce
 LME4_MATCH = {("laplace", 1): 1, ("adaptive", 7): 7, ("adaptive", 15): 15}
 
@@ -183,8 +186,11 @@ def bench_mlmix_case(factory, methods, kind, args, repeats):
     compile_s = time.perf_counter() - t0
     starts = (args.starts, args.final) if kind == "lca" else (0, 0)
     rows, results = [], {}
-    for integration, points in methods:
+    for label, points in methods:
+        integration = "laplace" if label == "laplace-central" else label
         kw = dict(integration=integration, points=points, seed=args.seed, se=None)
+        # "laplace-central": the Laplace gradient by central differences (before the exact one)
+        IntegratedObjective.laplace_gradient = "central" if label == "laplace-central" else "exact"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # untimed warm-up: compiles the functions this method needs (details, Laplace derivatives)
@@ -197,10 +203,11 @@ def bench_mlmix_case(factory, methods, kind, args, repeats):
             compiled.adapt(theta)
             eps = _evals_per_s(compiled, theta, args.eval_seconds)
         est = res.parameters.set_index("name")["estimate"]
-        results[(integration, points)] = est
+        IntegratedObjective.laplace_gradient = "exact"
+        results[(label, points)] = est
         fallback = bool(res.clusters is not None and res.clusters.adaptive_failed)
         rows.append(dict(
-            method=integration, points=points, nodes=compiled.rule.n_points if not fallback else np.nan,
+            method=label, points=points, nodes=compiled.rule.n_points if not fallback else np.nan,
             starts=f"{starts[0]},{starts[1]}", evals_per_s=eps, fit_s=fit_s, runs=runs, loglik=float(res.loglik),
             n_rep=int(res.n_replicated), fallback="yes" if fallback else "no",
             var_est=",".join(f"{est[n]:.3f}" for n in _var_names(model)),

@@ -57,6 +57,7 @@ class ClusterFunctions:
              terms.class_prior],
             on_unused_input="ignore")
         self._node_derivs = None
+        self._laplace = None
 
     @classmethod
     def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "ClusterFunctions":
@@ -75,6 +76,72 @@ class ClusterFunctions:
             self._node_derivs = pytensor.function(self._inputs.as_list(), [terms, grad, hess],
                                                   on_unused_input="ignore")
         return self._node_derivs
+
+    def laplace_value_grad(self, dim: int):
+        """Laplace log-likelihood and its exact gradient, given each cluster's mode, compiled on first use.
+
+        Called with the modes z*_dj as the nodes (one per between class and cluster) and zero
+        log weights. For cluster j
+
+            l_j = logsumexp_d [ log P(D_j = d) + h_dj(z*) + dim/2 log 2 pi - 1/2 log det(-H_dj) ],
+
+        h the log integrand (``node_terms``) and H its Hessian in z. The modes depend on theta
+        through g(z*, theta) = dh/dz = 0, so by implicit differentiation
+        dz*/dtheta = -H^{-1} dg/dtheta and
+
+            dl/dtheta = dl/dtheta|_z - u' dg/dtheta,   u = H^{-1} dl/dz   (held constant),
+
+        one reverse pass through the third derivatives of the graph instead of 2 n_free + 1
+        Laplace evaluations by central differences. Returns (total, gradient, cluster_loglik).
+        """
+        if self._laplace is None:
+            self._laplace = self._compile_laplace(dim)
+        return self._laplace
+
+    def _compile_laplace(self, dim: int):
+        import pytensor.tensor as pt
+        from pytensor.gradient import zero_grad
+
+        from ..families import LOG_2PI
+
+        inputs, terms = self._inputs, self._terms
+        z = inputs.nodes  # (M, J, 1, dim): the modes
+        h = terms.node_terms[:, :, 0]  # (M, J), called with logq = 0
+        g = pytensor.grad(h.sum(), z)[:, :, 0]  # (M, J, dim)
+        hess = pt.stack([pytensor.grad(g[..., r].sum(), z)[:, :, 0] for r in range(dim)], axis=-1)
+        log_det = _log_det_spd(-hess, dim)
+        joint = terms.d_log_prior + (h + 0.5 * dim * LOG_2PI - 0.5 * log_det).T  # (J, M)
+        cluster_loglik = pt.logsumexp(joint, axis=1)
+        total = cluster_loglik.sum()
+        d_total_dz = pytensor.grad(total, z)[:, :, 0]
+        u = zero_grad(_solve_small(hess, d_total_dz, dim))
+        grad = pytensor.grad(total - (u * g).sum(), inputs.theta)
+        return pytensor.function(inputs.as_list(), [total, grad, cluster_loglik], on_unused_input="ignore")
+
+
+def _log_det_spd(a, dim: int):
+    """log det of a batch (..., dim, dim) of positive definite matrices (closed forms for dim <= 2)."""
+    import pytensor.tensor as pt
+
+    if dim == 1:
+        return pt.log(a[..., 0, 0])
+    if dim == 2:
+        return pt.log(a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0])
+    chol = pt.linalg.cholesky(a)
+    return 2 * pt.log(pt.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+
+
+def _solve_small(a, b, dim: int):
+    """a^{-1} b for a batch of (dim, dim) matrices a and (dim,) vectors b (closed forms for dim <= 2)."""
+    import pytensor.tensor as pt
+
+    if dim == 1:
+        return b / a[..., 0]
+    if dim == 2:
+        det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+        return pt.stack([a[..., 1, 1] * b[..., 0] - a[..., 0, 1] * b[..., 1],
+                         a[..., 0, 0] * b[..., 1] - a[..., 1, 0] * b[..., 0]], axis=-1) / det[..., None]
+    return pt.linalg.solve(a, b[..., None])[..., 0]
 
 
 @dataclass(frozen=True)

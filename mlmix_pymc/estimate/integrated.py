@@ -14,7 +14,8 @@ score / hessian contract). Its parts:
   between runs until the log-likelihood no longer changes; on failure a non-adaptive
   Gauss-Hermite fallback with a warning, as Mplus does) and ``"laplace"`` (one node at
   each cluster's mode, recomputed at every parameter value: the exact Laplace
-  log-likelihood, as lme4's ``nAGQ=1``; its gradient by central differences);
+  log-likelihood, as lme4's ``nAGQ=1``; its exact gradient by implicit differentiation of
+  the modes, ``ClusterFunctions.laplace_value_grad``);
 * derivative services: the exact gradient from the graph, Hessian by central differences
   of the gradient, clustered scores one cluster at a time.
 
@@ -60,6 +61,10 @@ class IntegratedObjective:
     """Two-level log-likelihood of the free-parameter vector ``theta`` for one integration setting."""
 
     unit_name = "cluster"  # the independent units of the likelihood (``pointwise_loglik``)
+    # "exact" (implicit differentiation, one compiled third-derivative graph) or "central"
+    # (2 n_free + 1 Laplace evaluations, each with its own mode search: the reference of the
+    # speed benchmark and of the tests)
+    laplace_gradient = "exact"
 
     def __init__(self, structure: GraphStructure, integration: str = "gauss-hermite", points: int = 15,
                  unit_rule=None, seed: int = 0):
@@ -109,19 +114,35 @@ class IntegratedObjective:
             return self._laplace_loglik_grad(np.asarray(theta, dtype=float))
         return self._fixed_nodes_loglik_grad(theta)
 
-    def _laplace_value(self, theta) -> float:
-        self.adapt_now(theta)
-        return self._fixed_nodes_loglik_grad(theta)[0]
-
     def _laplace_loglik_grad(self, theta):
+        """Laplace log-likelihood and its exact gradient (``ClusterFunctions.laplace_value_grad``)."""
+        if self.laplace_gradient == "central":
+            return self._laplace_central_loglik_grad(theta)
+        self.adapt_now(theta)  # the modes at theta (warm-started from the last ones)
+        if not self.laplace:  # the mode search failed: fixed Gauss-Hermite from now on
+            return self._fixed_nodes_loglik_grad(theta)
+        total, grad = 0.0, 0.0
+        for ll, g, _ in self._laplace_calls(theta):
+            total += float(ll)
+            grad = grad + np.asarray(g)
+        return total, np.asarray(grad)
+
+    def _laplace_central_loglik_grad(self, theta):
         mean = self._mean
 
         def value_from_same_modes(t):  # warm start every perturbation from the same modes
             self._mean = mean
-            return self._laplace_value(t)
+            return self.loglik(t)
 
         grad = central_differences(value_from_same_modes, theta, 1e-5)
         return value_from_same_modes(theta), grad
+
+    def _laplace_calls(self, theta, chunks=None):
+        fn = self.functions.laplace_value_grad(self.dim)
+        modes = self._mean[:, :, None, :]
+        zero_logq = np.zeros(modes.shape[:3])
+        for chunk in self._chunks if chunks is None else chunks:
+            yield self._call(fn, theta, chunk, modes, zero_logq)
 
     def _fixed_nodes_loglik_grad(self, theta):
         total, grad = 0.0, 0.0
@@ -132,8 +153,10 @@ class IntegratedObjective:
         return total, np.asarray(grad)
 
     def loglik(self, theta: np.ndarray) -> float:
-        """Total log-likelihood at ``theta`` (current nodes)."""
-        return self.loglik_grad(theta)[0]
+        """Total log-likelihood at ``theta`` (current nodes; Laplace: the modes at ``theta``)."""
+        if self.laplace and not self.adaptive_failed:
+            self.adapt_now(theta)  # the value alone needs no third derivatives (nor their compile)
+        return self._fixed_nodes_loglik_grad(theta)[0]
 
     def details(self, theta: np.ndarray, nodes=None, logq=None) -> dict:
         """Per-cluster and per-row quantities, rows in the model's row order."""
@@ -254,13 +277,12 @@ class IntegratedObjective:
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per-cluster scores d log L_j / d theta, shape (J, n_free) (clustered MLR)."""
         theta = np.asarray(theta, dtype=float)
-        if self.laplace:  # central differences of the exact per-cluster Laplace log-likelihoods
-            def cluster_logliks(t):
-                self.adapt_now(t)
-                return self.details(t)["cluster_loglik"]
-
-            out = central_differences(cluster_logliks, theta, 1e-5).T
+        if self.laplace:  # exact per-cluster gradients of the Laplace log-likelihoods
             self.adapt_now(theta)
+        out = np.empty((self.n_clusters, len(theta)))
+        if self.laplace:
+            for j in range(self.n_clusters):
+                out[j] = next(self._laplace_calls(theta, [self.cluster_chunk(j, j + 1)]))[1]
             return out
         out = np.empty((self.n_clusters, len(theta)))
         for j in range(self.n_clusters):
@@ -270,6 +292,5 @@ class IntegratedObjective:
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Hessian by central differences of the exact gradient (nodes held fixed)."""
         theta = np.asarray(theta, dtype=float)
-        step = 1e-3 if self.laplace else 1e-4  # Laplace gradients are themselves differences
-        hess = central_differences(lambda t: self.loglik_grad(t)[1], theta, step)
+        hess = central_differences(lambda t: self.loglik_grad(t)[1], theta, 1e-4)
         return (hess + hess.T) / 2
