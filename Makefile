@@ -18,7 +18,7 @@ demo: setup            ## fit the embedded LSAT example and print the Mplus-styl
 	$(VENV)/bin/mlmix demo
 
 test: setup            ## the whole test suite (slow statistical checks included), as CI runs it
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n auto --dist loadfile
 
 test-fast: setup       ## skip the tests marked slow
 	$(PY) -m pytest -q -m "not slow"

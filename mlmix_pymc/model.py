@@ -69,21 +69,27 @@ class Model:
             factor_points = points
         return method, factor_points
 
-    def compile(self, integration: str | None = None, points: int | None = None, factor_points: int | None = None):
+    def compile(self, integration: str | None = None, points: int | None = None, factor_points: int | None = None,
+                backend: str = "c"):
         """The objective (log-likelihood, gradient, Hessian, scores) for one integration setting.
 
         Built once per setting and cached (the PyTensor functions of one graph are compiled
         once and shared); without arguments, the one used last. Two-level models integrate
         cluster random effects with ``integration`` / ``points`` (default 15); within-level
-        factors use the fixed rule of ``unit_rule_key``.
+        factors use the fixed rule of ``unit_rule_key``. ``backend``: ``"c"`` or ``"jax"``
+        (single-level models; ``estimate/backend.py``).
         """
-        if integration is None and points is None and factor_points is None and self._current is not None:
+        from .estimate.backend import check_backend
+
+        check_backend(backend, self.structure.is_two_level)
+        if (integration is None and points is None and factor_points is None and backend == "c"
+                and self._current is not None):
             return self._compiled[self._current]
         unit_key = self.unit_rule_key(integration, points, factor_points)
         if self.structure.is_two_level:
             key = (unit_key, integration or "gauss-hermite", 15 if points is None else points)
         else:
-            key = (unit_key,)
+            key = (unit_key,) if backend == "c" else (unit_key, backend)
         if key not in self._compiled:
             from .integration import unit_rule
 
@@ -95,8 +101,8 @@ class Model:
             else:
                 from .estimate.compiled import CompiledLikelihood
 
-                self._compiled[key] = CompiledLikelihood(self.structure, rule,
-                                                         adaptive=unit_key is not None and unit_key[0] == "adaptive")
+                self._compiled[key] = CompiledLikelihood(
+                    self.structure, rule, adaptive=unit_key is not None and unit_key[0] == "adaptive", backend=backend)
         self._current = key
         return self._compiled[key]
 
@@ -163,7 +169,7 @@ class Model:
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
             integration: str | None = None, points: int | None = None, factor_points: int | None = None,
-            priors=None):
+            priors=None, backend: str = "c"):
         """Estimate the model.
 
         Parameters
@@ -197,6 +203,10 @@ class Model:
         factor_points : points per dimension of the within-level factors' fixed rule (two-level
             models with factors; ``integration`` ``"adaptive"`` / ``"laplace"`` use
             Gauss-Hermite for them).
+        backend : ``"c"`` (PyTensor's C backend, the default) or ``"jax"`` (XLA through
+            PyTensor's JAX linker: no C compile, runs on a GPU when jax has one; single-level
+            models; the extra ``mlmix-pymc[jax]``). The Hessian and scores of the standard errors
+            are compiled by the same backend.
         """
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
@@ -213,7 +223,7 @@ class Model:
         return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
                       st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
                       integration=integration, points=points, factor_points=factor_points, prior=prior,
-                      method=method)
+                      method=method, backend=backend)
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",

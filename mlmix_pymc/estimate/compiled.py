@@ -26,6 +26,7 @@ from ..graph.structure import GraphStructure
 from ..graph.unit import RowNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
+from .backend import compile_mode
 
 START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
 
@@ -36,8 +37,9 @@ class CompiledLikelihood:
     unit_name = "row"  # the independent units of the likelihood (``pointwise_loglik``)
     dim = 0  # no cluster random effects
 
-    def __init__(self, structure: GraphStructure, rule=None, adaptive: bool = False):
+    def __init__(self, structure: GraphStructure, rule=None, adaptive: bool = False, backend: str = "c"):
         self.structure = structure
+        self.backend = backend  # "c" or "jax" (``backend.py``): every function of this objective
         self.unit_rule = rule  # nodes of the within-level factors (None without factors)
         self.adapts = bool(adaptive and rule is not None)
         theta = pt.vector("theta")
@@ -56,7 +58,7 @@ class CompiledLikelihood:
         self._grad = pytensor.grad(total, theta)
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model
-        self._all = pytensor.function([theta, *self._extra], [total, self._grad, terms.loglik_rows,
+        self._all = self._function([theta, *self._extra], [total, self._grad, terms.loglik_rows,
                                                               terms.log_joint, terms.log_prior],
                                       on_unused_input="ignore")
         self._hess = None
@@ -64,6 +66,11 @@ class CompiledLikelihood:
         self._factor_posterior = None
         self._node_terms = None
         self._membership = None
+
+    def _function(self, *args, **kwargs):
+        """``pytensor.function`` compiled with this objective's backend."""
+        with compile_mode(self.backend):
+            return pytensor.function(*args, **kwargs)
 
     # ------------------------------------------------------------ adaptive factor nodes
     def _broadcast(self, rule):
@@ -87,7 +94,7 @@ class CompiledLikelihood:
             from ..graph.likelihood import build_factor_node_terms
 
             terms = build_factor_node_terms(self.structure, self._theta, self._graph_rule)
-            self._node_terms = pytensor.function([self._theta, *self._extra], terms, on_unused_input="ignore")
+            self._node_terms = self._function([self._theta, *self._extra], terms, on_unused_input="ignore")
         dim = self.unit_rule.dim
         theta = np.asarray(theta, dtype=float)
         z, log_w = self._broadcast(make_rule("gauss-hermite", dim, START_GRID_POINTS.get(dim, 7)))
@@ -173,7 +180,7 @@ class CompiledLikelihood:
             return (hess + hess.T) / 2
         if self._hess is None:
             h = pytensor.gradient.jacobian(self._grad, self._theta)
-            self._hess = pytensor.function([self._theta, *self._extra], h, on_unused_input="ignore")
+            self._hess = self._function([self._theta, *self._extra], h, on_unused_input="ignore")
         return np.asarray(self._hess(*self._args(theta)))
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
@@ -188,7 +195,7 @@ class CompiledLikelihood:
             rows = pt.matrix("theta_rows")
             terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule)
             g = pytensor.grad(terms.loglik_rows.sum(), rows)
-            self._scores = pytensor.function([rows, *self._extra], g, on_unused_input="ignore")
+            self._scores = self._function([rows, *self._extra], g, on_unused_input="ignore")
         n = self.structure.n_patterns
         args = self._args(theta)
         per_pattern = np.asarray(self._scores(np.tile(args[0], (n, 1)), *args[1:]))
@@ -203,7 +210,7 @@ class CompiledLikelihood:
             from ..graph.likelihood import build_factor_posterior
 
             logp = build_factor_posterior(self.structure, self._theta, self._graph_rule)
-            self._factor_posterior = pytensor.function([self._theta, *self._extra], pt.exp(logp),
+            self._factor_posterior = self._function([self._theta, *self._extra], pt.exp(logp),
                                                        on_unused_input="ignore")
         self.adapt(theta)
         idx = self.structure.row_pattern
@@ -218,7 +225,7 @@ class CompiledLikelihood:
             phi = self.structure.layout.symbolic_natural(self._theta[None, :])
             terms = gom_loglik(self.structure, phi, False, self._graph_rule)
             mean = pt.exp(terms.log_joint - terms.loglik_rows[:, None])
-            self._membership = pytensor.function([self._theta, *self._extra], [mean, pt.exp(terms.log_second)],
+            self._membership = self._function([self._theta, *self._extra], [mean, pt.exp(terms.log_second)],
                                                  on_unused_input="ignore")
         self.adapt(theta)
         mean, second = (np.asarray(a)[self.structure.row_pattern] for a in self._membership(*self._args(theta)))

@@ -21,7 +21,7 @@ from .stderr import SE_METHODS, covariance
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
            max_iter=5000, reorder=True, integration="gauss-hermite", points=None, factor_points=None, prior=None,
-           method="ml") -> MLResult:
+           method="ml", backend="c") -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
 
     With a ``prior`` (``priors.Prior``) the objective is the log posterior: MAP, and with
@@ -36,7 +36,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     checks.check_mlr_clusters(model, se)
     checks.warn_ignored_integration(model, integration, points, factor_points)
     checks.warn_identification(model)
-    objective = model.compile(integration, points, factor_points)  # fixed rules are part of the objective
+    objective = model.compile(integration, points, factor_points, backend)  # fixed rules are part of it
     compiled = objective if prior is None else PosteriorObjective(objective, prior)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
