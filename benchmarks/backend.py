@@ -1,0 +1,146 @@
+"""Compiler backends: PyTensor's C backend against JAX (``fit(backend="jax")``), and the size curve.
+
+What is measured
+----------------
+* ``lca3``: the 3-class LCA of ``benchmarks/lca.py`` (7,326 x 17 binary items, simulated).
+* ``gom_ln2``: the 2-class logistic-normal GoM of ``benchmarks/gom.py`` (7,326 x 17).
+* ``scale``: 3-class LCAs with 20 binary items at ``--sizes`` rows (default 10k, 100k,
+  1M), simulated from 0.55 / 0.30 / 0.15 classes: evaluation time against size.
+
+For every case and backend, in a fresh Python process (``subprocess``):
+
+* ``build_s``: ``mm.lca`` / ``mm.gom`` + ``model.compile(backend=...)`` + the first
+  ``loglik_grad`` call (JAX compiles at the first call). With ``--cold`` the C backend
+  runs with an empty PyTensor cache (``base_compiledir`` in a temporary folder): a new
+  graph's first compile; otherwise the cache of this machine is used (warm).
+* ``eval_ms``: median of ``--n-eval`` calls of ``loglik_grad(theta)`` (log-likelihood and
+  gradient) at a fixed theta; ``ratio``: JAX's time over C's for the same case.
+* ``peak_mb``: peak resident memory of that process (``resource.getrusage``).
+* ``loglik``: the value at theta (the two backends must agree).
+
+How to run
+----------
+    python benchmarks/backend.py                    # warm C cache, all cases
+    python benchmarks/backend.py --cold --cases lca3 gom_ln2
+    python benchmarks/backend.py --cases scale --sizes 10000 100000 1000000
+
+Other processes distort the timings: the header prints the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+from _common import machine_line
+
+CASES = ("lca3", "gom_ln2", "scale")
+BACKENDS = ("c", "jax")
+
+
+def _scale_data(n, n_items=20, seed=7):
+    rng = np.random.default_rng(seed)
+    probs = np.vstack([rng.uniform(lo, hi, size=n_items) for lo, hi in ((0.05, 0.35), (0.3, 0.7), (0.6, 0.95))])
+    classes = rng.choice(3, size=n, p=(0.55, 0.30, 0.15))
+    y = (rng.uniform(size=(n, n_items)) < probs[classes]).astype(np.int8)
+    return pd.DataFrame(y, columns=[f"u{j + 1}" for j in range(n_items)])
+
+
+def _model(case, n):
+    import mlmix_pymc as mm
+
+    if case == "lca3":
+        from lca import simulate_lca
+
+        df = simulate_lca()[0]
+        return mm.lca(df, list(df.columns), 3)
+    if case == "gom_ln2":
+        from gom import case_data
+
+        df = case_data("ln2", 7326)[0]
+        return mm.gom(df, list(df.columns), 2, membership="logistic-normal")
+    df = _scale_data(n)
+    return mm.lca(df, list(df.columns), 3)
+
+
+def child(case, backend, n, n_eval):
+    """One measurement in this process; prints a JSON line."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    model = _model(case, n)
+    objective = model.compile(backend=backend)
+    theta = np.random.default_rng(0).normal(scale=0.3, size=model.n_free)
+    ll, _ = objective.loglik_grad(theta)
+    build_s = time.perf_counter() - t0
+    times = []
+    for _ in range(n_eval):
+        t = time.perf_counter()
+        objective.loglik_grad(theta)
+        times.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(dict(case=case, rows=n, patterns=int(model.structure.n_patterns), backend=backend,
+                                      build_s=build_s, eval_ms=1e3 * float(np.median(times)), peak_mb=peak,
+                                      loglik=float(ll))))
+
+
+def run_child(case, backend, n, n_eval, cold):
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        if cold and backend == "c":
+            env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp}"
+        out = subprocess.run([sys.executable, __file__, "--child", case, backend, str(n), str(n_eval)], env=env,
+                             capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"{case}/{backend} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--n-eval", type=int, default=20)
+    p.add_argument("--cold", action="store_true", help="C backend with an empty PyTensor compile cache")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        case, backend, n, n_eval = args.child
+        return child(case, backend, int(n), int(n_eval))
+    print(f"Backends C vs JAX ({'cold' if args.cold else 'warm'} C cache); loglik_grad median of {args.n_eval}")
+    print(machine_line())
+    rows = []
+    for case in args.cases:
+        for n in (args.sizes if case == "scale" else [7326]):
+            pair = {b: run_child(case, b, n, args.n_eval, args.cold) for b in BACKENDS}
+            for b in BACKENDS:
+                r = pair[b]
+                r["ratio"] = r["eval_ms"] / pair["c"]["eval_ms"]
+                r["d_loglik"] = r["loglik"] - pair["c"]["loglik"]
+                r["rows"] = n
+                rows.append(r)
+    table = pd.DataFrame(rows)[["case", "rows", "patterns", "backend", "build_s", "eval_ms", "ratio", "peak_mb",
+                                "loglik", "d_loglik"]]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    scale = table[(table.case == "scale")]
+    for b in BACKENDS:
+        s = scale[scale.backend == b]
+        if len(s) > 1:
+            slope = np.polyfit(np.log(s.patterns), np.log(s.eval_ms), 1)[0]
+            print(f"scale, {b}: eval time ~ patterns^{slope:.2f} over {s.patterns.min()}..{s.patterns.max()} "
+                  "distinct response patterns")
+    return table
+
+
+if __name__ == "__main__":
+    main()
