@@ -58,18 +58,10 @@ class Enumeration:
         return int(ok.loc[ok[criterion].idxmin(), "K"])
 
     def plot(self, criteria=("AIC", "BIC", "aBIC", "CAIC"), ax=None):
-        """Information criteria over the number of classes (needs matplotlib)."""
-        import matplotlib.pyplot as plt
+        """Information criteria over the number of classes (needs matplotlib; ``plots.information_criteria``)."""
+        from .plots import information_criteria
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
-        for crit in criteria:
-            ax.plot(self.table["K"], self.table[crit], marker="o", label=crit)
-        ax.set_xlabel("number of classes")
-        ax.set_ylabel("information criterion")
-        ax.set_xticks(list(self.table["K"]))
-        ax.legend(loc="best")
-        return ax
+        return information_criteria(self, criteria, ax)
 
 
 def _constructor(model) -> Callable:
