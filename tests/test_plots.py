@@ -35,51 +35,46 @@ def _check_png(ax, path):
 
 
 @pytest.fixture(scope="module")
-def lta_result():
-    """Two-class LTA, time-invariant measurement: 3 binary items + one 3-category ordinal item per
-    time, a covariate x on C1 (eq 8-9)."""
-    rng = np.random.default_rng(3)
-    n = 600
-    x = rng.normal(size=n)
-    c1 = (rng.uniform(size=n) > special.expit(0.3 + 1.0 * x)).astype(int)
-    c2 = (rng.uniform(size=n) > special.expit(-1.0 + 3.0 * (c1 == 0))).astype(int)
-    tau = np.array([[-1.5, -1.0, -2.0], [1.5, 1.0, 1.5]])[..., None]
-    tau_ord = np.array([[[-1.5, 0.0]], [[0.0, 1.5]]])
-    frame = pd.DataFrame(np.column_stack([simulate_categorical(rng, c1, tau), simulate_categorical(rng, c1, tau_ord),
-                                          simulate_categorical(rng, c2, tau), simulate_categorical(rng, c2, tau_ord)]),
-                         columns=["u1", "u2", "u3", "u4", "v1", "v2", "v3", "v4"])
-    frame["x"] = x
-    spec = mm.ModelSpec(
-        (mm.ClassVariable("c1", 2, covariates=("x",)), mm.ClassVariable("c2", 2, depends_on="c1")),
-        tuple(mm.Indicator(i, "ordinal" if i.endswith("4") else "binary", class_variable="c1")
-              for i in ["u1", "u2", "u3", "u4"])
-        + tuple(mm.Indicator(i, "ordinal" if i.endswith("4") else "binary", class_variable="c2")
-                for i in ["v1", "v2", "v3", "v4"]),
-        constraints=mm.Constraints(same_measurement=(("c1", "c2"),)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.from_spec(spec, frame).fit(starts=(4, 2), seed=1, se=None)
+def lta_result(lta_fit):
+    """Two-class LTA (4 binary items per time, covariate x on C1; ``conftest.lta_fit``)."""
+    return lta_fit[1]
 
 
 def test_profile_lines_are_the_item_probabilities(lta_result, tmp_path):
     probs = lta_result.item_probabilities()
-    ax = plots.profile(lta_result)  # c1: binary items P(y = 1), the ordinal item every category
+    ax = plots.profile(lta_result)  # c1's binary items: P(y = 1) per class
     lines = ax.get_lines()
     assert len(lines) == 2
-    part = probs[probs["class_var"] == "c1"]
     for c, line in zip((1, 2), lines):
-        rows = part[part["class"] == c]
-        expected = [rows[(rows["item"] == it) & (rows["category"] == 1)]["probability"].item() for it in
-                    ("u1", "u2", "u3")] + list(rows[rows["item"] == "u4"]["probability"])
+        expected = probs.query("class_var == 'c1' and category == 1 and `class` == @c")["probability"]
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-12)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["u1=1", "u2=1", "u3=1", "u4=0", "u4=1", "u4=2"]
+        assert line.get_label().startswith(f"c1#{c} (")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["u1", "u2", "u3", "u4"]
     _check_png(ax, tmp_path / "profile.png")
-    ax = plots.profile(lta_result, category=2, class_var="c2")  # one category: only the ordinal item has it
-    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(),
-                               probs.query("class_var == 'c2' and category == 2 and `class` == 2")["probability"])
-    plt.close(ax.figure)
     with pytest.raises(SpecificationError, match="category=7"):
         plots.profile(lta_result, category=7)
+    with pytest.raises(SpecificationError, match="no class-specific means"):
+        plots.profile(lta_result, kind="mean")
+
+
+def test_profile_of_a_polytomous_item_shows_its_categories(between_result, tmp_path):
+    """Binary items: P(y = 1); the 3-category ordinal item: every category (or the one asked for)."""
+    probs = between_result.item_probabilities()
+    ax = plots.profile(between_result)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["u1=1", "u2=1", "u3=1", "u4=0", "u4=1", "u4=2"]
+    for c, line in zip((1, 2), ax.get_lines()):
+        rows = probs[probs["class"] == c]
+        expected = [rows.query("item == @it and category == 1")["probability"].item() for it in ("u1", "u2", "u3")]
+        expected += list(rows[rows["item"] == "u4"]["probability"])
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-12)
+    _check_png(ax, tmp_path / "profile_polytomous.png")
+    ax = plots.profile(between_result, category=2)  # only the ordinal item has a category 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["u4=2"]
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), probs.query("category == 2 and `class` == 2")["probability"])
+    plt.close(ax.figure)
+    ax = plots.profile(between_result, category="all")
+    assert len(ax.get_lines()[0].get_ydata()) == 3 * 2 + 3
+    plt.close(ax.figure)
 
 
 def test_profile_posterior_bands_are_quantiles_of_the_draws(lta_result, tmp_path):
@@ -137,18 +132,9 @@ def test_transition_heatmap_is_the_transition_table(lta_result, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def gom_result():
-    """Tiny logistic-normal GoM (its nested LCA is fitted too), standard errors for the ICC."""
-    rng = np.random.default_rng(5)
-    n, p = 300, 5
-    g = special.softmax(np.column_stack([rng.normal(0.0, 2.0, n), np.zeros(n)]), axis=1)
-    profiles = np.array([[0.85, 0.8, 0.75, 0.8, 0.7], [0.15, 0.2, 0.3, 0.1, 0.25]])
-    cls = (rng.uniform(size=(n, p)) > g[:, [0]]).astype(int)  # each item's class drawn from g (eq 28)
-    y = (rng.uniform(size=(n, p)) < profiles[cls, np.arange(p)]).astype(int)
-    frame = pd.DataFrame(y, columns=[f"u{i}" for i in range(p)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.gom(frame, list(frame.columns), 2).fit(starts=(3, 1), seed=2)
+def gom_result(gom_two_class_fit):
+    """Two-class logistic-normal GoM with its nested LCA and SEs (``conftest.gom_two_class_fit``)."""
+    return gom_two_class_fit
 
 
 def test_profile_scatter_and_icc_bars(gom_result, tmp_path):
@@ -171,7 +157,8 @@ def test_profile_scatter_and_icc_bars(gom_result, tmp_path):
 
 @pytest.fixture(scope="module")
 def between_result():
-    """Within class C depending on a between class D (eq 16-17, 24), 40 clusters of 6."""
+    """Within class C depending on a between class D (eq 16-17, 24), 40 clusters of 6; items
+    u1-u3 binary, u4 ordinal with 3 categories."""
     rng = np.random.default_rng(7)
     n_clusters, size = 40, 6
     cluster = np.repeat(np.arange(n_clusters), size)
@@ -179,10 +166,12 @@ def between_result():
     c = (rng.uniform(size=len(cluster)) > np.where(d == 0, 0.85, 0.2)).astype(int)
     tau = np.array([[-1.5, -1.5, -1.0, -2.0], [1.5, 1.0, 1.5, 1.5]])[..., None]
     frame = pd.DataFrame(simulate_categorical(rng, c, tau), columns=["u1", "u2", "u3", "u4"])
+    frame["u4"] = simulate_categorical(rng, c, np.array([[[-1.0, 0.5]], [[-0.5, 1.5]]]))[:, 0]
     frame["school"] = cluster
     spec = mm.ModelSpec(
         class_variables=(mm.ClassVariable("cb", 2, level="between"), mm.ClassVariable("c", 2, depends_on="cb")),
-        indicators=tuple(mm.Indicator(f"u{p}", class_variable="c") for p in range(1, 5)), cluster="school")
+        indicators=tuple(mm.Indicator(f"u{p}", "ordinal" if p == 4 else "binary", class_variable="c")
+                         for p in range(1, 5)), cluster="school")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mm.from_spec(spec, frame).fit(starts=(3, 1), seed=3, se=None)
