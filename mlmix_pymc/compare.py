@@ -21,6 +21,12 @@ class Comparison:
                 f"loglikelihood at the ML optimum {self.loglik_ml:.3f}; at the posterior mean "
                 f"{self.loglik_posterior_mean:.3f}")
 
+    def _repr_html_(self) -> str:
+        """HTML table for notebooks (``html.py``)."""
+        from .html import comparison_html
+
+        return comparison_html(self)
+
     def plot(self, ax=None):
         """Forest plot: ML estimate +- 1.96 SE and the posterior mean with its interval, per parameter
         (needs matplotlib; ``plots.forest``)."""

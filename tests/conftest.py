@@ -58,3 +58,12 @@ def lta_fit():
     model = mm.lta(df, [[f"u{p}" for p in range(1, 5)], [f"v{p}" for p in range(1, 5)]], n_classes=2,
                    covariates=["x"])
     return model, model.fit(starts=(6, 2), seed=1, se=None)
+
+
+@pytest.fixture(scope="session")
+def lsat_enumeration(lsat):
+    """LSAT enumerated over 1-3 classes with LMR and a 4-draw BLRT (``test_enumeration.py``,
+    ``test_progress.py``)."""
+    import mlmix_pymc as mm
+
+    return mm.enumerate(lsat, LSAT_ITEMS, n_classes=range(1, 4), starts=(10, 3), seed=1, blrt=True, blrt_draws=4)
