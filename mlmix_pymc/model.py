@@ -219,10 +219,15 @@ class Model:
             se = "observed" if method == "laplace" else None
         elif priors is not None:
             raise SpecificationError("priors= applies to method='map' or 'laplace', not to maximum likelihood")
-        return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
-                      st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
-                      integration=integration, points=points, factor_points=factor_points, prior=prior,
-                      method=method, progress=progress, verbose=verbose)
+        from .progress import verbosity
+
+        if verbose is False and progress is None:  # verbose=False: silent
+            progress = False
+        with verbosity(verbose):  # the compile notices below this fit
+            return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
+                          st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
+                          integration=integration, points=points, factor_points=factor_points, prior=prior,
+                          method=method, progress=progress)
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",

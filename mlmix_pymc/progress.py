@@ -61,7 +61,11 @@ def quiet():
 
 @contextlib.contextmanager
 def verbosity(verbose):
-    """The ``verbose`` option of the enclosing call (a fit) for notices printed below it (compiles)."""
+    """The ``verbose`` option of the enclosing call (a fit) for notices printed below it (compiles);
+    None keeps the setting of an enclosing call (a GoM's nested LCA fit follows the GoM fit's)."""
+    if verbose is None:
+        yield
+        return
     token = _VERBOSE.set(verbose)
     try:
         yield
