@@ -67,3 +67,16 @@ def lsat_enumeration(lsat):
     import mlmix_pymc as mm
 
     return mm.enumerate(lsat, LSAT_ITEMS, n_classes=range(1, 4), starts=(10, 3), seed=1, blrt=True, blrt_draws=4)
+
+
+@pytest.fixture(scope="session")
+def two_level_lta_fit():
+    """Two-level LTA with correlated random class-logit intercepts (sections 3-4), 80 clusters
+    of 8, adaptive quadrature with 5 points, MLR (``test_twolevel_lta.py``, ``test_plots.py``)."""
+    import mlmix_pymc as mm
+    from test_twolevel_lta import _data
+
+    df = _data(seed=4, n_clusters=80, size=8)
+    items = [[f"u{p}t{t}" for p in range(1, 4)] for t in (1, 2)]
+    return mm.lta(df, items, 2, cluster="school", random_intercept=True).fit(
+        integration="adaptive", points=5, starts=(10, 3), seed=2, se="mlr")

@@ -196,3 +196,27 @@ def test_between_class_displays(between_result, lta_result, tmp_path):
     _check_png(ax, tmp_path / "between_clusters.png")
     with pytest.raises(SpecificationError, match="no between-level class variable"):
         plots.between_classes(lta_result)
+
+
+@pytest.mark.slow
+def test_class_probability_against_a_random_intercept_and_class_logit_iccs(two_level_lta_fit, tmp_path):
+    """Figures 2-3: P(C1 = k | alpha_1) over alpha_1 / SD = expit(+-([c1#1] + SD z)) (eq 10), with
+    [c1#1] and var(c1#1) of the parameter table; ICC bars == icc() of the class-logit intercepts."""
+    res = two_level_lta_fit
+    est = res.parameters.set_index("name")["estimate"]
+    ax = plots.class_probabilities(res, "c1#1")
+    z = ax.get_lines()[0].get_xdata()
+    assert z.min() == -3 and z.max() == 3
+    p1 = special.expit(est["[c1#1]"] + np.sqrt(est["var(c1#1)"]) * z)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), p1, atol=1e-12)
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), 1 - p1, atol=1e-12)
+    _check_png(ax, tmp_path / "fig2.png")
+    icc = res.icc()
+    assert set(icc["effect"]) == {"c1#1", "c2#1"}
+    ax = plots.icc(res)
+    np.testing.assert_allclose([b.get_height() for b in ax.patches], icc["icc"])
+    v = icc["variance"].to_numpy()
+    np.testing.assert_allclose(icc["icc"], v / (v + np.pi**2 / 3))  # eq 20
+    _check_png(ax, tmp_path / "icc_class_logits.png")
+    with pytest.raises(SpecificationError, match="choose one of"):
+        plots.class_probabilities(res, "nothere")
