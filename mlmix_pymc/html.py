@@ -67,3 +67,13 @@ def montecarlo_html(result) -> str:
     if result.failed:
         parts.append(f"<p>{len(result.failed)} replication(s) failed</p>")
     return _page("MONTE CARLO SUMMARY", parts)
+
+
+def stepwise_html(result) -> str:
+    """A ``StepwiseResult``: settings, classification error table and the structural estimates."""
+    note = (f"<p>correction={html.escape(result.correction)}, assignment={html.escape(result.assignment)}, "
+            f"n={result.n_obs}, SE={html.escape(result.se_method)}, step-1 entropy={result.entropy:.3f}, "
+            f"loglikelihood {result.loglik:.3f}</p>")
+    return _page("STEPWISE ESTIMATION", [note, _section("CLASSIFICATION ERROR P(W = s | C = c)",
+                                                        _table(result.classification_error, 4, True)),
+                                         _section("STRUCTURAL MODEL", _table(result.parameters, 4))])
