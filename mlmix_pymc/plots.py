@@ -49,7 +49,8 @@ def _class_var(result, class_var):
     if class_var is None:
         return names[0]
     if class_var not in names:
-        raise SpecificationError(f"class_var={class_var!r} is not a class variable of this model; choose one of {names}")
+        raise SpecificationError(f"class_var={class_var!r} is not a class variable of this model; "
+                                 f"choose one of {names}")
     return class_var
 
 
@@ -222,6 +223,9 @@ def class_probabilities(result, covariate: str, ax=None, class_var: str | None =
         options = list(cv.covariates) + (random_names if cv.random_intercept else [])
         raise SpecificationError(f"covariate={covariate!r} does not predict class variable {name!r}; choose one of "
                                  f"{options}")
+    if result.model is None:
+        raise SpecificationError("class_probabilities() against a covariate needs the result's data; load a saved "
+                                 "result with mm.load_result")
     names = list(result.structure.covariate_names)
     x = result.model.data.covariates
     grid = (np.linspace(np.nanmin(x[:, names.index(covariate)]), np.nanmax(x[:, names.index(covariate)]), 101)
@@ -391,10 +395,10 @@ def within_by_between(result, class_var: str | None = None) -> pd.DataFrame:
     name = _class_var(result, name)
     rows = result.posterior_probabilities()
     clusters = result.between_posterior_probabilities()
-    spec = result.model.spec
-    cluster_of_row = result.model.frame.loc[rows.index, spec.cluster] if rows.index.is_unique else None
-    if cluster_of_row is None:
-        raise SpecificationError("within_by_between needs a unique row index in the fitted DataFrame")
+    if result.model is None or not rows.index.is_unique:
+        raise SpecificationError("within_by_between needs the fitted DataFrame (with a unique row index) attached "
+                                 "to the result")
+    cluster_of_row = result.model.frame.loc[rows.index, result.model.spec.cluster]
     most_likely = clusters[f"most_likely_{between.name}"].reindex(cluster_of_row.to_numpy()).to_numpy()
     cols = [f"{name}={k + 1}" for k in range(result.structure.class_var(name).n_classes)]
     out = rows[cols].groupby(pd.Series(most_likely, index=rows.index, name="between")).mean()

@@ -70,7 +70,8 @@ def test_profile_of_a_polytomous_item_shows_its_categories(between_result, tmp_p
     _check_png(ax, tmp_path / "profile_polytomous.png")
     ax = plots.profile(between_result, category=2)  # only the ordinal item has a category 2
     assert [t.get_text() for t in ax.get_xticklabels()] == ["u4=2"]
-    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), probs.query("category == 2 and `class` == 2")["probability"])
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(),
+                               probs.query("category == 2 and `class` == 2")["probability"])
     plt.close(ax.figure)
     ax = plots.profile(between_result, category="all")
     assert len(ax.get_lines()[0].get_ydata()) == 3 * 2 + 3
