@@ -71,6 +71,12 @@ class StepwiseResult:
     cov_theta: np.ndarray = field(repr=False)
     entropy: float = float("nan")
 
+    def _repr_html_(self) -> str:
+        """HTML tables for notebooks (``html.py``)."""
+        from .html import stepwise_html
+
+        return stepwise_html(self)
+
     def summary(self) -> str:
         """Readable table of the structural estimates."""
         lines = [f"Stepwise estimation: correction={self.correction}, assignment={self.assignment}, "

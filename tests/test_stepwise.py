@@ -76,6 +76,8 @@ def test_covariate_equals_stepmix(step1, correction):
     assert list(ours.parameters.name) == ["[c#1]", "c#1 ON x", "[c#2]", "c#2 ON x"]
     np.testing.assert_allclose(ours.parameters.estimate, _logit_differences(structural["beta"], perm), atol=TOL)
     assert (ours.parameters.se > 0).all()
+    html = ours._repr_html_()  # the notebook view: the same tables
+    assert "STRUCTURAL MODEL" in html and "<td>c#1 ON x</td>" in html and f"{ours.loglik:.3f}" in html
 
 
 def test_distal_ml_equals_stepmix(step1):

@@ -76,11 +76,8 @@ def test_two_level_lta_likelihood_equals_bruteforce():
 
 
 @pytest.mark.slow
-def test_two_level_lta_fits_and_reports_transitions():
-    df = _data(seed=4, n_clusters=80, size=8)
-    items = [[f"u{p}t{t}" for p in range(1, 4)] for t in (1, 2)]
-    res = mm.lta(df, items, 2, cluster="school", random_intercept=True).fit(
-        integration="adaptive", points=5, starts=(10, 3), seed=2, se="mlr")
+def test_two_level_lta_fits_and_reports_transitions(two_level_lta_fit):
+    res = two_level_lta_fit  # 80 clusters of 8, adaptive 5 points, MLR (conftest.py)
     table = res.transition_probabilities("c2")
     assert table.shape == (2, 2) and np.allclose(table.sum(axis=1), 1.0)
     est = dict(zip(res.parameters.name, res.parameters.estimate))

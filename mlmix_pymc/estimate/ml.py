@@ -21,11 +21,12 @@ from .stderr import SE_METHODS, covariance
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
            max_iter=5000, reorder=True, integration="gauss-hermite", points=None, factor_points=None, prior=None,
-           method="ml", backend="c") -> MLResult:
+           method="ml", progress=None, backend="c") -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
 
     With a ``prior`` (``priors.Prior``) the objective is the log posterior: MAP, and with
-    ``se="observed"`` its Laplace approximation (``method`` labels the result).
+    ``se="observed"`` its Laplace approximation (``method`` labels the result). ``progress``: the
+    starts' bar (``progress.py``; the compile notice follows ``Model.fit``'s ``verbose``).
     """
     se = "none" if se is None else se
     if se not in SE_METHODS:
@@ -42,11 +43,12 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     start_theta = None if start_values is None else model.theta_from_values(start_values)
     lca = None
     if structure.is_gom and start_values is None and structure.membership.kind != "fixed" and prior is None:
-        start_theta, lca = _gom_lca_start(model, starts, seed)
+        start_theta, lca = _gom_lca_start(model, starts, seed, progress)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
     # (PyTensor's, numpy's, scipy's) competing for the same cores.
     with threadpool_limits(limits=1, user_api="blas"):
-        outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs)
+        outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs,
+                             progress=progress)
     for msg in _start_warnings(outcome):
         warnings.warn(msg, stacklevel=3)
     theta, loglik = outcome.theta, outcome.loglik
@@ -110,7 +112,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     return result
 
 
-def _gom_lca_start(model, starts, seed):
+def _gom_lca_start(model, starts, seed, progress=None):
     """The nested LCA's solution as an extra start of a GoM fit (``gom_start.py``) and its result."""
     from .gom_start import lca_start, nested_lca
 
@@ -119,7 +121,7 @@ def _gom_lca_start(model, starts, seed):
         return None, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None)
+        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None, progress=progress)
     return lca_start(model, lca), lca
 
 
