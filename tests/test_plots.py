@@ -57,10 +57,10 @@ def test_profile_lines_are_the_item_probabilities(lta_result, tmp_path):
         plots.profile(lta_result, kind="mean")
 
 
-def test_profile_of_a_polytomous_item_shows_its_categories(between_result, tmp_path):
+def test_profile_of_a_polytomous_item_shows_its_categories(mixed_result, tmp_path):
     """Binary items: P(y = 1); the 3-category ordinal item: every category (or the one asked for)."""
-    probs = between_result.item_probabilities()
-    ax = plots.profile(between_result)
+    probs = mixed_result.item_probabilities()
+    ax = plots.profile(mixed_result)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["u1=1", "u2=1", "u3=1", "u4=0", "u4=1", "u4=2"]
     for c, line in zip((1, 2), ax.get_lines()):
         rows = probs[probs["class"] == c]
@@ -68,12 +68,12 @@ def test_profile_of_a_polytomous_item_shows_its_categories(between_result, tmp_p
         expected += list(rows[rows["item"] == "u4"]["probability"])
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-12)
     _check_png(ax, tmp_path / "profile_polytomous.png")
-    ax = plots.profile(between_result, category=2)  # only the ordinal item has a category 2
+    ax = plots.profile(mixed_result, category=2)  # only the ordinal item has a category 2
     assert [t.get_text() for t in ax.get_xticklabels()] == ["u4=2"]
     np.testing.assert_allclose(ax.get_lines()[1].get_ydata(),
                                probs.query("category == 2 and `class` == 2")["probability"])
     plt.close(ax.figure)
-    ax = plots.profile(between_result, category="all")
+    ax = plots.profile(mixed_result, category="all")
     assert len(ax.get_lines()[0].get_ydata()) == 3 * 2 + 3
     plt.close(ax.figure)
 
@@ -158,24 +158,32 @@ def test_profile_scatter_and_icc_bars(gom_result, tmp_path):
 
 @pytest.fixture(scope="module")
 def between_result():
-    """Within class C depending on a between class D (eq 16-17, 24), 40 clusters of 6; items
-    u1-u3 binary, u4 ordinal with 3 categories."""
-    rng = np.random.default_rng(7)
-    n_clusters, size = 40, 6
-    cluster = np.repeat(np.arange(n_clusters), size)
-    d = (rng.uniform(size=n_clusters) < 0.5).astype(int)[cluster]
-    c = (rng.uniform(size=len(cluster)) > np.where(d == 0, 0.85, 0.2)).astype(int)
-    tau = np.array([[-1.5, -1.5, -1.0, -2.0], [1.5, 1.0, 1.5, 1.5]])[..., None]
-    frame = pd.DataFrame(simulate_categorical(rng, c, tau), columns=["u1", "u2", "u3", "u4"])
-    frame["u4"] = simulate_categorical(rng, c, np.array([[[-1.0, 0.5]], [[-0.5, 1.5]]]))[:, 0]
-    frame["school"] = cluster
+    """Within class C depending on a between class D with a cluster covariate (eq 16-17, 24-26),
+    the spec and data of ``test_within_between.py`` (30 clusters of 5), so the graph is shared."""
+    from test_within_between import _data
+
     spec = mm.ModelSpec(
-        class_variables=(mm.ClassVariable("cb", 2, level="between"), mm.ClassVariable("c", 2, depends_on="cb")),
-        indicators=tuple(mm.Indicator(f"u{p}", "ordinal" if p == 4 else "binary", class_variable="c")
-                         for p in range(1, 5)), cluster="school")
+        class_variables=(mm.ClassVariable("cb", 2, level="between", covariates=("w",)),
+                         mm.ClassVariable("c", 2, depends_on="cb")),
+        indicators=tuple(mm.Indicator(f"u{p}", class_variable="c") for p in range(1, 5))
+        + (mm.Indicator("y", "normal", class_variable="cb"),),
+        cluster="school")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mm.from_spec(spec, frame).fit(starts=(3, 1), seed=3, se=None)
+        return mm.from_spec(spec, _data()).fit(starts=(3, 1), seed=3, se=None)
+
+
+@pytest.fixture(scope="module")
+def mixed_result():
+    """Single-level two-class LCA, 200 rows: u1-u3 binary, u4 ordinal with 3 categories."""
+    rng = np.random.default_rng(7)
+    c = (rng.uniform(size=200) > 0.5).astype(int)
+    tau = np.array([[-1.5, -1.5, -1.0], [1.5, 1.0, 1.5]])[..., None]
+    frame = pd.DataFrame(simulate_categorical(rng, c, tau), columns=["u1", "u2", "u3"])
+    frame["u4"] = simulate_categorical(rng, c, np.array([[[-1.0, 0.5]], [[-0.5, 1.5]]]))[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mm.lca(frame, list(frame.columns), 2, family={"u4": "ordinal"}).fit(starts=(2, 1), seed=1, se=None)
 
 
 def test_between_class_displays(between_result, lta_result, tmp_path):
