@@ -39,3 +39,4 @@ __all__ = [
     "result_from_json", "__version__",
 ]
 __all__ += ["gom"]  # public since the grade-of-membership models; listed for the API reference
+from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imported on first use)

@@ -21,23 +21,18 @@ class Comparison:
                 f"loglikelihood at the ML optimum {self.loglik_ml:.3f}; at the posterior mean "
                 f"{self.loglik_posterior_mean:.3f}")
 
-    def plot(self, ax=None):
-        """Forest plot: ML estimate +- 1.96 SE and the posterior mean with its interval, per parameter."""
-        import matplotlib.pyplot as plt
+    def _repr_html_(self) -> str:
+        """HTML table for notebooks (``html.py``)."""
+        from .html import comparison_html
 
-        table = self.table
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.35 * len(table) + 1))
-        y = np.arange(len(table))[::-1]
-        ax.errorbar(table["ml_estimate"], y + 0.15, xerr=1.959964 * table["ml_se"], fmt="o", label="ML (95% CI)")
-        ax.errorbar(table["posterior_mean"], y - 0.15,
-                    xerr=[table["posterior_mean"] - table["lower"], table["upper"] - table["posterior_mean"]],
-                    fmt="s", label="posterior mean (95% interval)")
-        ax.set_yticks(y)
-        ax.set_yticklabels(table["parameter"])
-        ax.legend(loc="best")
-        ax.set_xlabel("estimate")
-        return ax
+        return comparison_html(self)
+
+    def plot(self, ax=None):
+        """Forest plot: ML estimate +- 1.96 SE and the posterior mean with its interval, per parameter
+        (needs matplotlib; ``plots.forest``)."""
+        from .plots import forest
+
+        return forest(self, ax)
 
 
 def compare(ml_result, idata, level: float = 0.95) -> Comparison:

@@ -50,6 +50,12 @@ class Enumeration:
     def __repr__(self):
         return self.table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
+    def _repr_html_(self) -> str:
+        """HTML table for notebooks (``html.py``)."""
+        from .html import enumeration_html
+
+        return enumeration_html(self)
+
     def best(self, criterion: str = "BIC") -> int:
         """The number of classes with the smallest value of ``criterion`` (AIC, BIC, aBIC, CAIC)."""
         if criterion not in ("AIC", "BIC", "aBIC", "CAIC"):
@@ -58,18 +64,10 @@ class Enumeration:
         return int(ok.loc[ok[criterion].idxmin(), "K"])
 
     def plot(self, criteria=("AIC", "BIC", "aBIC", "CAIC"), ax=None):
-        """Information criteria over the number of classes (needs matplotlib)."""
-        import matplotlib.pyplot as plt
+        """Information criteria over the number of classes (needs matplotlib; ``plots.information_criteria``)."""
+        from .plots import information_criteria
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
-        for crit in criteria:
-            ax.plot(self.table["K"], self.table[crit], marker="o", label=crit)
-        ax.set_xlabel("number of classes")
-        ax.set_ylabel("information criterion")
-        ax.set_xticks(list(self.table["K"]))
-        ax.legend(loc="best")
-        return ax
+        return information_criteria(self, criteria, ax)
 
 
 def _constructor(model) -> Callable:
@@ -86,7 +84,7 @@ def enumerate_classes(data: pd.DataFrame, items=None, n_classes=range(1, 7), mod
                       seed: int | None = 0, fit_options: dict | None = None, lmr: bool = True, blrt: bool = False,
                       blrt_draws: int = 100, blrt_starts=(10, 3), blrt_sequential: bool = False,
                       blrt_alpha: float = 0.05, absolute_fit: bool = True, n_jobs: int = 1, backend: str = "loky",
-                      **constructor_options) -> Enumeration:
+                      progress=None, **constructor_options) -> Enumeration:
     """Fit ``model`` for every number of classes in ``n_classes`` and tabulate the fit (see module doc).
 
     Parameters
@@ -104,6 +102,9 @@ def enumerate_classes(data: pd.DataFrame, items=None, n_classes=range(1, 7), mod
     absolute_fit : G2 and Pearson X2 with df for categorical items without covariates.
     n_jobs, backend : joblib worker processes for the bootstrap draws (``"loky"``, ``"multiprocessing"``,
         ``"dask"``); each worker compiles the graphs once (some seconds), so this pays off for many draws.
+    progress : bars on stderr over every fit's random starts (best log-likelihood so far) and
+        over the bootstrap draws (the p-value so far): None (the default) on a terminal or in a
+        notebook only, True always, False never (``progress.py``).
     constructor_options : any further arguments of the constructor (covariates, family, cluster...).
     """
     make = _constructor(model)
@@ -112,7 +113,7 @@ def enumerate_classes(data: pd.DataFrame, items=None, n_classes=range(1, 7), mod
         raise SpecificationError(f"n_classes must be numbers of classes >= 1, got {list(n_classes)}")
     if blrt and blrt_draws < 1:
         raise SpecificationError(f"blrt_draws must be >= 1, got {blrt_draws}")
-    options = {"starts": starts, "seed": seed, "se": None}
+    options = {"starts": starts, "seed": seed, "se": None, "progress": progress}
     options.update(fit_options or {})
     if (lmr or blrt) and options.get("method", "ml") != "ml":
         raise SpecificationError("LMR and BLRT tests need maximum likelihood fits (method='ml')")
@@ -146,7 +147,7 @@ def enumerate_classes(data: pd.DataFrame, items=None, n_classes=range(1, 7), mod
         if blrt:
             p, draws = bootstrap_lrt(smaller, larger, draws=blrt_draws, starts=blrt_starts,
                                      seed=(0 if seed is None else seed, k), sequential=blrt_sequential,
-                                     alpha=blrt_alpha, n_jobs=n_jobs, backend=backend)
+                                     alpha=blrt_alpha, n_jobs=n_jobs, backend=backend, progress=progress)
             boot[k] = draws
             table.loc[i, "BLRT_p"] = p
             table.loc[i, "BLRT_draws"] = len(draws)
@@ -177,11 +178,13 @@ def _row(k: int, res, absolute: bool) -> dict:
 
 # ---------------------------------------------------------------- bootstrap LRT
 def bootstrap_lrt(smaller, larger, draws: int = 100, starts=(10, 3), seed=0, sequential: bool = False,
-                  alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky") -> tuple[float, np.ndarray]:
+                  alpha: float = 0.05, n_jobs: int = 1, backend: str = "loky",
+                  progress=None) -> tuple[float, np.ndarray]:
     """Parametric bootstrap LRT of ``smaller`` (k-1 classes) against ``larger`` (k classes), TECH14.
 
     Returns the p-value (share of draws with 2 (L_k - L_k-1) >= the real data's; NaN when no
-    draw succeeded) and the bootstrap statistics of the successful draws.
+    draw succeeded) and the bootstrap statistics of the successful draws. ``progress``: a bar on
+    stderr over the draws with the p-value so far (None: on a terminal or in a notebook only).
     """
     for res in (smaller, larger):
         if res.model is None:
@@ -189,30 +192,49 @@ def bootstrap_lrt(smaller, larger, draws: int = 100, starts=(10, 3), seed=0, seq
     return bootstrap_statistics((smaller.model, larger.model), (smaller.theta, larger.theta),
                                 2.0 * (larger.loglik - smaller.loglik),
                                 (smaller.integration_settings, larger.integration_settings), draws, starts, seed,
-                                sequential, alpha, n_jobs, backend)
+                                sequential, alpha, n_jobs, backend, progress,
+                                f"bootstrap LRT {_n_classes(smaller)} vs {_n_classes(larger)} classes")
+
+
+def _n_classes(result) -> int:
+    """Number of classes of the first class variable (the bar's label)."""
+    return result.structure.class_vars[0].n_classes
 
 
 def bootstrap_statistics(models, thetas, observed: float, settings=({}, {}), draws: int = 100, starts=(10, 3),
                          seed=0, sequential: bool = False, alpha: float = 0.05, n_jobs: int = 1,
-                         backend: str = "loky") -> tuple[float, np.ndarray]:
+                         backend: str = "loky", progress=None,
+                         desc: str = "bootstrap LRT draws") -> tuple[float, np.ndarray]:
     """The bootstrap of ``bootstrap_lrt`` from (k-1, k)-class ``models`` (their structures only) and estimates.
 
-    ``thetas`` are the two models' estimates, ``observed`` the real data's 2 (L_k - L_k-1).
+    ``thetas`` are the two models' estimates, ``observed`` the real data's 2 (L_k - L_k-1);
+    ``progress`` / ``desc``: the bar over the draws (``progress.py``).
     """
+    from .progress import ProgressBar
+
     ss = np.random.SeedSequence(list(np.atleast_1d(seed)))
     seeds = [int(s.generate_state(1)[0]) for s in ss.spawn(draws)]
     batch = max(1, n_jobs) * (5 if sequential else draws)
     statistics: list[float] = []
     done = 0
-    while done < draws:
-        chunk = seeds[done:done + batch]
-        statistics += _run_draws(models, thetas, settings, chunk, starts, n_jobs, backend)
-        done += len(chunk)
-        if sequential and _can_stop(np.array(statistics), observed, alpha):
-            break
+    step = batch if n_jobs > 1 else 1  # one draw at a time in this process: the bar moves every draw
+    with ProgressBar(draws, desc, progress) as bar:
+        while done < draws:
+            chunk = seeds[done:done + min(step, batch)]
+            statistics += _run_draws(models, thetas, settings, chunk, starts, n_jobs, backend)
+            done += len(chunk)
+            bar.update(len(chunk), _p_text(statistics, observed))
+            if sequential and done % batch == 0 and _can_stop(np.array(statistics), observed, alpha):
+                break
     stats_ = np.array([s for s in statistics if np.isfinite(s)])
     p = float(np.mean(stats_ >= observed)) if stats_.size else float("nan")
     return p, stats_
+
+
+def _p_text(statistics: list, observed: float) -> str:
+    """'p = 3/40' of the successful draws so far."""
+    ok = np.array([s for s in statistics if np.isfinite(s)])
+    return f"p = {int(np.sum(ok >= observed))}/{ok.size}"
 
 
 def _can_stop(statistics: np.ndarray, observed: float, alpha: float) -> bool:
@@ -266,11 +288,13 @@ def _draws(model_small, model_large, theta, settings, seeds, starts) -> list[flo
 
     from threadpoolctl import threadpool_limits
 
+    from .progress import quiet
+
     out = []
     for s in seeds:
         rng = np.random.default_rng(s)
         try:  # one BLAS thread: L-BFGS-B's small vector operations are slower with a thread pool (as in ml.py)
-            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"), quiet():
                 warnings.simplefilter("ignore")
                 frame = simulate(model_small, theta[0], seed=rng)
                 obj_small, _ = objective_for_frame(model_small, frame, settings[0], coded=True)

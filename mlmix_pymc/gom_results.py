@@ -82,17 +82,26 @@ def lca_comparison(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def profile_comparison(result) -> pd.DataFrame:
+def profile_comparison(result, lca=None) -> pd.DataFrame:
     """P(y = 1 | class) of binary items under the LCA and the GoM (Fig 4's data), classes matched
-    by the closest profiles."""
+    by the closest profiles. ``lca``: a fitted LCA result of the same items and number of classes
+    (default: the GoM's nested LCA, ``result.lca``)."""
     _check_gom(result)
-    if result.lca is None:
+    lca_result = result.lca if lca is None else lca
+    if lca_result is None:
         raise SpecificationError("no nested LCA was fitted (start values were given, or the membership is fixed)")
+    if lca_result.structure.is_gom:
+        raise SpecificationError("profile_comparison(gom, lca): the second result is a GoM, not an LCA")
     from itertools import permutations
 
     gom_table = _binary_profiles(result)
     gom = gom_table.to_numpy()
-    lca = _binary_profiles(result.lca).reindex(gom_table.index).to_numpy()
+    lca_table = _binary_profiles(lca_result)
+    if lca_table.shape != gom_table.shape or set(lca_table.index) != set(gom_table.index):
+        raise SpecificationError(f"profile_comparison: the LCA has items {list(lca_table.index)} and "
+                                 f"{lca_table.shape[1]} classes, the GoM {list(gom_table.index)} and "
+                                 f"{gom_table.shape[1]}")
+    lca = lca_table.reindex(gom_table.index).to_numpy()
     k = gom.shape[1]
     best = min(permutations(range(k)), key=lambda p: float(np.sum((gom - lca[:, list(p)]) ** 2)))
     rows = []
@@ -110,20 +119,11 @@ def _binary_profiles(result) -> pd.DataFrame:
 
 
 def plot_profile_comparison(result, cls: int = 1, ax=None):
-    """Fig 4: each item's LCA (x) against GoM (y) probability for GoM class ``cls``; returns the axes."""
-    import matplotlib.pyplot as plt
+    """Fig 4: each item's LCA (x) against GoM (y) probability for GoM class ``cls``; returns the axes
+    (``plots.profile_scatter``)."""
+    from .plots import profile_scatter
 
-    table = profile_comparison(result)
-    part = table[table["class"] == cls]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(part["lca"], part["gom"])
-    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-    ax.set_xlabel("LCA probability")
-    ax.set_ylabel("GoM probability")
-    r = np.corrcoef(part["lca"], part["gom"])[0, 1] if len(part) > 1 else np.nan
-    ax.set_title(f"class {cls}: item profiles, r = {r:.2f}")
-    return ax
+    return profile_scatter(result, None, cls, ax)
 
 
 def guessing_parameters(result) -> pd.DataFrame:

@@ -86,19 +86,23 @@ class Model:
             key = (unit_key,)
         if key not in self._compiled:
             from .integration import unit_rule
+            from .progress import compile_notice
 
-            rule = None if unit_key is None else unit_rule(self.structure.unit_dim, *unit_key)
-            if self.structure.is_two_level:
-                from .estimate.integrated import IntegratedObjective
-
-                self._compiled[key] = IntegratedObjective(self.structure, key[1], key[2], rule)
-            else:
-                from .estimate.compiled import CompiledLikelihood
-
-                self._compiled[key] = CompiledLikelihood(self.structure, rule,
-                                                         adaptive=unit_key is not None and unit_key[0] == "adaptive")
+            with compile_notice("the model"):  # shown after 1 s (not for a graph PyTensor has cached)
+                self._compiled[key] = self._build_objective(key, unit_key, unit_rule)
         self._current = key
         return self._compiled[key]
+
+    def _build_objective(self, key, unit_key, unit_rule):
+        """The compiled objective of one integration setting (``compile``)."""
+        rule = None if unit_key is None else unit_rule(self.structure.unit_dim, *unit_key)
+        if self.structure.is_two_level:
+            from .estimate.integrated import IntegratedObjective
+
+            return IntegratedObjective(self.structure, key[1], key[2], rule)
+        from .estimate.compiled import CompiledLikelihood
+
+        return CompiledLikelihood(self.structure, rule, adaptive=unit_key is not None and unit_key[0] == "adaptive")
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient at the free-parameter vector ``theta``."""
@@ -163,7 +167,7 @@ class Model:
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
             integration: str | None = None, points: int | None = None, factor_points: int | None = None,
-            priors=None):
+            priors=None, progress=None, verbose=None):
         """Estimate the model.
 
         Parameters
@@ -197,6 +201,11 @@ class Model:
         factor_points : points per dimension of the within-level factors' fixed rule (two-level
             models with factors; ``integration`` ``"adaptive"`` / ``"laplace"`` use
             Gauss-Hermite for them).
+        progress : a bar on stderr over the random starts with the best log-likelihood so far:
+            None (the default) on a terminal or in a notebook only, True always, False never.
+        verbose : the one-line "compiling the model (once) ... compiled in 18.2 s" notice,
+            printed when compiling takes over a second: None (terminal / notebook only), True,
+            False (``progress.py``).
         """
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
@@ -213,7 +222,7 @@ class Model:
         return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
                       st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
                       integration=integration, points=points, factor_points=factor_points, prior=prior,
-                      method=method)
+                      method=method, progress=progress, verbose=verbose)
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",

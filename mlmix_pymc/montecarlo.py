@@ -30,6 +30,12 @@ class MonteCarloResult:
     logliks: np.ndarray
     failed: list  # (replication, message)
 
+    def _repr_html_(self) -> str:
+        """HTML table for notebooks (``html.py``)."""
+        from .html import montecarlo_html
+
+        return montecarlo_html(self)
+
     def summary(self, level: float = 0.95) -> pd.DataFrame:
         """Per parameter: true value, mean estimate, bias, sd, mean SE, SE ratio, MSE, coverage."""
         z = stats.norm.ppf(0.5 + level / 2)
@@ -52,7 +58,7 @@ class MonteCarloResult:
 
 def montecarlo(model, true_values: Mapping[str, float], n_reps: int = 100, seed: int = 0,
                design: Callable[[np.random.Generator], pd.DataFrame] | None = None, fit_options: dict | None = None,
-               n_jobs: int = 1, backend: str = "loky") -> MonteCarloResult:
+               n_jobs: int = 1, backend: str = "loky", progress=None) -> MonteCarloResult:
     """Run a Monte Carlo study of ``model`` at ``true_values``.
 
     Parameters
@@ -66,7 +72,12 @@ def montecarlo(model, true_values: Mapping[str, float], n_reps: int = 100, seed:
     fit_options : keyword arguments of ``Model.fit``; the default starts from the true
         values only (``starts=(0, 0)``), as Mplus does in Monte Carlo studies.
     n_jobs, backend : joblib parallelism (``"loky"``, ``"threading"``, or ``"dask"``).
+    progress : a bar on stderr over the replications with the number failed so far: None (the
+        default) on a terminal or in a notebook only, True always, False never; the fits inside
+        the replications are silent (``progress.py``).
     """
+    from .progress import ProgressBar
+
     if n_reps < 1:
         raise SpecificationError(f"n_reps must be >= 1, got {n_reps}")
     unknown = set(true_values) - set(model.parameter_names)
@@ -75,8 +86,9 @@ def montecarlo(model, true_values: Mapping[str, float], n_reps: int = 100, seed:
     options = {"starts": (0, 0), "start_values": dict(true_values), "se": "observed"}
     options.update(fit_options or {})
     tasks = [(model.spec, model.frame, dict(true_values), design, (seed, r), options) for r in range(n_reps)]
+    bar = ProgressBar(n_reps, "Monte Carlo replications", progress)
     if n_jobs == 1:
-        outcomes = [_one_replication(*t) for t in tasks]
+        outcomes = _collect((_one_replication(*t) for t in tasks), bar)
     else:
         from joblib import Parallel, delayed, parallel_backend
 
@@ -86,13 +98,24 @@ def montecarlo(model, true_values: Mapping[str, float], n_reps: int = 100, seed:
             except ImportError:
                 raise SpecificationError("backend='dask' needs the optional extra: pip install 'mlmix-pymc[dask]'") \
                     from None
-        with parallel_backend(backend, n_jobs=n_jobs):
-            outcomes = Parallel()(delayed(_one_replication)(*t) for t in tasks)
+        with parallel_backend(backend, n_jobs=n_jobs):  # results in order, as they arrive
+            outcomes = _collect(Parallel(return_as="generator")(delayed(_one_replication)(*t) for t in tasks), bar)
     names = list(true_values)
     est = pd.DataFrame([o[0] for o in outcomes], columns=model.parameter_names)[names]
     se = pd.DataFrame([o[1] for o in outcomes], columns=model.parameter_names)[names]
     failed = [(r, o[3]) for r, o in enumerate(outcomes) if o[3]]
     return MonteCarloResult(dict(true_values), est, se, np.array([o[2] for o in outcomes]), failed)
+
+
+def _collect(outcomes, bar) -> list:
+    """The replications' outcomes, advancing ``bar`` (failed count) as each arrives."""
+    out, failed = [], 0
+    with bar:
+        for outcome in outcomes:
+            out.append(outcome)
+            failed += bool(outcome[3])
+            bar.update(1, f"{failed} failed")
+    return out
 
 
 def _one_replication(spec, frame, true_values, design, seed, options):
@@ -105,7 +128,9 @@ def _one_replication(spec, frame, true_values, design, seed, options):
     data = simulate(template, true_values, design=base, seed=rng)
     n = len(template.parameter_names)
     try:
-        with warnings.catch_warnings():
+        from .progress import quiet
+
+        with warnings.catch_warnings(), quiet():  # no bars or compile notices per replication
             warnings.simplefilter("ignore")
             res = Model(spec, data).fit(**options)
         return res.phi.tolist(), res.se.tolist(), res.loglik, ""

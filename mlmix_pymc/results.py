@@ -337,64 +337,81 @@ class MLResult:
         return [f"{r.class_var}#{r['class']}" for _, r in small.iterrows()]
 
     # --------------------------------------------------------------- text / JSON
+    def fit_information(self) -> list[tuple[str, str]]:
+        """(label, formatted value) lines of the MODEL FIT INFORMATION section (``summary``, HTML)."""
+        estimator = {"ml": "maximum likelihood", "map": "posterior mode (MAP)",
+                     "laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
+        rows = [("Estimator", estimator), ("Number of observations", f"{self.n_obs:d}")]
+        if self.clusters is not None:
+            method = self.clusters.integration + (" (fell back to non-adaptive)" if self.clusters.adaptive_failed
+                                                  else "")
+            rows += [("Number of clusters", f"{self.clusters.n_clusters:d}"), ("Integration", method),
+                     ("Integration points per dimension", f"{self.clusters.points:d}")]
+        rows += [("Number of free parameters", f"{self.n_params:d}"), ("Loglikelihood", f"{self.loglik:.3f}")]
+        if self.se_method == "mlr" and self.model is not None:  # as Mplus reports it under MLR
+            rows.append(("H0 scaling correction factor for MLR", f"{self.scaling_factor:.4f}"))
+        rows += [("Akaike (AIC)", f"{self.aic:.3f}"), ("Bayesian (BIC)", f"{self.bic:.3f}"),
+                 ("Sample-size adjusted BIC", f"{self.abic:.3f}")]
+        if not np.isnan(self.entropy):
+            rows.append(("Entropy", f"{self.entropy:.3f}"))
+        rows.append(("Standard errors", self.se_method))
+        return rows
+
+    def _starts_line(self) -> str:
+        rec = self.starts.records
+        return (f"Random starts: {len(rec)} initial, best loglikelihood reached by {self.n_replicated} "
+                f"completed start(s); {sum(r.status == 'failed' for r in rec)} failed")
+
+    def report_tables(self) -> list[tuple[str, pd.DataFrame, int, bool]]:
+        """The tables of the report after the fit information, in order: (title, table, decimals,
+        show the index); ``summary()`` prints them as text, the notebook view (``_repr_html_``) as HTML."""
+        out = [("CLASS PROPORTIONS", self.class_proportions(), 4, False)]
+        for cv in self.structure.class_vars:
+            if cv.n_classes > 1:
+                out.append((f"AVERAGE LATENT CLASS PROBABILITIES FOR MOST LIKELY CLASS MEMBERSHIP ({cv.name})",
+                            self.average_posterior_probabilities(cv.name), 3, True))
+        icc = self.icc() if self.clusters is not None or self.structure.is_gom else pd.DataFrame()
+        if len(icc):
+            out.append(("ICC OF RANDOM CLASS-LOGIT INTERCEPTS (eq 20; delta-method 95% CI)", icc, 4, False))
+        if self.structure.is_gom and self.lca is not None:
+            out.append(("GRADE OF MEMBERSHIP BESIDE THE NESTED LCA (Table 5; class proportions above are mean "
+                        "memberships)", self.lca_comparison(), 3, False))
+        table = self.parameters
+        table = table[table["status"] != "fixed"][["name", "estimate", "se", "est_se", "p_value", "status"]]
+        out.append(("MODEL RESULTS", table, 4, False))
+        probs = self.item_probabilities()
+        if len(probs):
+            wide = probs.pivot_table(index=["item", "category"], columns=["class_var", "class"], values="probability",
+                                     sort=False)
+            out.append(("RESULTS IN PROBABILITY SCALE", wide, 3, True))
+        return out
+
+    def _category_codes(self) -> list[str]:
+        maps = {k: v for k, v in self.category_maps.items() if list(v) != list(range(len(v)))}
+        return [f"{k}: {v}" for k, v in maps.items()]
+
     def summary(self) -> str:
         """Plain-text report in the spirit of Mplus output."""
         lines = ["MLMIX_PYMC RESULTS", "", "MODEL FIT INFORMATION", ""]
-        estimator = {"ml": "maximum likelihood", "map": "posterior mode (MAP)",
-                     "laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
-        lines.append(f"Estimator{estimator:>40s}")
-        lines.append(f"Number of observations{self.n_obs:>27d}")
-        if self.clusters is not None:
-            lines.append(f"Number of clusters{self.clusters.n_clusters:>31d}")
-            method = self.clusters.integration + (" (fell back to non-adaptive)" if self.clusters.adaptive_failed
-                                                  else "")
-            lines.append(f"Integration{method:>38s}")
-            lines.append(f"Integration points per dimension{self.clusters.points:>17d}")
-        lines.append(f"Number of free parameters{self.n_params:>24d}")
-        lines.append(f"Loglikelihood{self.loglik:>36.3f}")
-        if self.se_method == "mlr" and self.model is not None:  # as Mplus reports it under MLR
-            lines.append(f"H0 scaling correction factor for MLR{self.scaling_factor:>13.4f}")
-        lines.append(f"Akaike (AIC){self.aic:>37.3f}")
-        lines.append(f"Bayesian (BIC){self.bic:>35.3f}")
-        lines.append(f"Sample-size adjusted BIC{self.abic:>25.3f}")
-        if not np.isnan(self.entropy):
-            lines.append(f"Entropy{self.entropy:>42.3f}")
-        lines.append(f"Standard errors{self.se_method:>34s}")
+        lines += [f"{label}{value:>{49 - len(label)}s}" for label, value in self.fit_information()]
         lines.append("")
-        rec = self.starts.records
-        lines.append(f"Random starts: {len(rec)} initial, best loglikelihood reached by {self.n_replicated} "
-                     f"completed start(s); {sum(r.status == 'failed' for r in rec)} failed")
+        lines.append(self._starts_line())
         for msg in self.messages():
             lines.append(f"WARNING: {msg}")
-        lines += ["", "CLASS PROPORTIONS", ""]
-        lines.append(self.class_proportions().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        for cv in self.structure.class_vars:
-            if cv.n_classes > 1:
-                lines += ["", f"AVERAGE LATENT CLASS PROBABILITIES FOR MOST LIKELY CLASS MEMBERSHIP ({cv.name})", ""]
-                lines.append(self.average_posterior_probabilities(cv.name).to_string(float_format=lambda v: f"{v:.3f}"))
-        icc = self.icc() if self.clusters is not None or self.structure.is_gom else pd.DataFrame()
-        if len(icc):
-            lines += ["", "ICC OF RANDOM CLASS-LOGIT INTERCEPTS (eq 20; delta-method 95% CI)", ""]
-            lines.append(icc.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        if self.structure.is_gom and self.lca is not None:
-            lines += ["", "GRADE OF MEMBERSHIP BESIDE THE NESTED LCA (Table 5; class proportions above are mean "
-                          "memberships)", ""]
-            lines.append(self.lca_comparison().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        lines += ["", "MODEL RESULTS", ""]
-        table = self.parameters
-        table = table[table["status"] != "fixed"][["name", "estimate", "se", "est_se", "p_value", "status"]]
-        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        probs = self.item_probabilities()
-        if len(probs):
-            lines += ["", "RESULTS IN PROBABILITY SCALE", ""]
-            wide = probs.pivot_table(index=["item", "category"], columns=["class_var", "class"], values="probability",
-                                     sort=False)
-            lines.append(wide.to_string(float_format=lambda v: f"{v:.3f}"))
-        maps = {k: v for k, v in self.category_maps.items() if list(v) != list(range(len(v)))}
-        if maps:
+        for title, table, decimals, index in self.report_tables():
+            lines += ["", title, ""]
+            lines.append(table.to_string(index=index, float_format=lambda v, d=decimals: f"{v:.{d}f}"))
+        codes = self._category_codes()
+        if codes:
             lines += ["", "CATEGORY CODES (original value -> code)", ""]
-            lines += [f"{k}: {v}" for k, v in maps.items()]
+            lines += codes
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The ``summary()`` sections as HTML tables (Jupyter shows this for a result)."""
+        from .html import result_html
+
+        return result_html(self)
 
     def messages(self) -> list[str]:
         """Warnings about the solution: replication, empty classes, bounds, singularity, convergence."""

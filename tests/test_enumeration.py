@@ -15,11 +15,6 @@ from mlmix_pymc.estimate.optimize import run_starts
 from conftest import LSAT_ITEMS
 
 
-@pytest.fixture(scope="module")
-def lsat_enumeration(lsat):
-    return mm.enumerate(lsat, LSAT_ITEMS, n_classes=range(1, 4), starts=(10, 3), seed=1, blrt=True, blrt_draws=4)
-
-
 def test_table_columns_and_values(lsat_enumeration):
     e = lsat_enumeration
     t = e.table

@@ -27,13 +27,9 @@ ITEMS = [f"u{i}" for i in range(P)]
 
 
 @pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(3)
-    tau = rng.normal(0, 1.5, size=(2, P))
-    y = ref.simulate_gom(rng, N, tau, "logistic-normal", intercepts=np.array([0.3]), cov=np.array([[3.0]]))
-    y[rng.uniform(size=y.shape) < 0.05] = np.nan
-    frame = pd.DataFrame(y, columns=ITEMS, index=pd.RangeIndex(1000, 1000 + N))
-    return frame, y, np.random.default_rng(11).normal(0, 1.5, size=(3, P))
+def data(gom_data):
+    """300 x 6 binary items from a two-class logistic-normal GoM (``conftest.gom_data``)."""
+    return gom_data
 
 
 def _values(tau: np.ndarray, extra: dict) -> dict:
@@ -212,9 +208,9 @@ def test_relabelling_keeps_the_likelihood(data):
             assert new == pytest.approx(base, abs=1e-6), (model.spec.class_variables[0].membership, perm)
 
 
-def test_fit_reports_memberships_icc_and_the_nested_lca(data):
+def test_fit_reports_memberships_icc_and_the_nested_lca(data, gom_two_class_fit):
     frame = data[0]
-    result = mm.gom(frame, ITEMS, 2).fit(starts=(4, 2), seed=2)
+    result = gom_two_class_fit  # mm.gom(frame, ITEMS, 2).fit(starts=(4, 2), seed=2)
     assert result.loglik >= result.lca.loglik - 1e-3  # the LCA-based start is one of the GoM's starts
     table = result.lca_comparison()
     assert list(table["n_params"]) == [result.lca.n_params, result.lca.n_params + 1]

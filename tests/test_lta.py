@@ -88,12 +88,9 @@ def test_lta_recovers_all_parameters():
     _assert_recovered(res, truth)
 
 
-def test_lta_constructor_and_transition_table():
-    df = _simulate(np.random.default_rng(35), n=400)
-    model = mm.lta(df, [[f"u{p}" for p in range(1, 5)], [f"v{p}" for p in range(1, 5)]], n_classes=2,
-                   covariates=["x"])
+def test_lta_constructor_and_transition_table(lta_fit):
+    model, res = lta_fit  # mm.lta(u1-u4 / v1-v4, 2 classes, covariates=["x"]) fitted (conftest.py)
     assert model.spec == _lta_spec()
-    res = model.fit(starts=(6, 2), seed=1, se=None)
     table = res.transition_probabilities("c2")
     np.testing.assert_allclose(table.sum(axis=1), 1.0)
     # with no covariate on C2, P(C2 | C1 = d) is the softmax of its logits for every row

@@ -29,7 +29,10 @@ def cached_compile(cache: OrderedDict, key: tuple, build, size: int):
     beyond ``size`` are dropped (compiled functions hold memory)."""
     cached = cache.get(key)
     if cached is None:
-        cached = cache[key] = build()
+        from ..progress import compile_notice
+
+        with compile_notice("the model"):  # shown after 1 s of compiling
+            cached = cache[key] = build()
         while len(cache) > size:
             cache.popitem(last=False)
     cache.move_to_end(key)

@@ -172,8 +172,11 @@ class CompiledLikelihood:
             hess = central_differences(lambda t: self.loglik_grad(t)[1], np.asarray(theta, dtype=float), 1e-5)
             return (hess + hess.T) / 2
         if self._hess is None:
-            h = pytensor.gradient.jacobian(self._grad, self._theta)
-            self._hess = pytensor.function([self._theta, *self._extra], h, on_unused_input="ignore")
+            from ..progress import compile_notice
+
+            with compile_notice("the Hessian for standard errors"):
+                h = pytensor.gradient.jacobian(self._grad, self._theta)
+                self._hess = pytensor.function([self._theta, *self._extra], h, on_unused_input="ignore")
         return np.asarray(self._hess(*self._args(theta)))
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
@@ -185,10 +188,13 @@ class CompiledLikelihood:
         reverse pass yields all rows' gradients.
         """
         if self._scores is None:
-            rows = pt.matrix("theta_rows")
-            terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule)
-            g = pytensor.grad(terms.loglik_rows.sum(), rows)
-            self._scores = pytensor.function([rows, *self._extra], g, on_unused_input="ignore")
+            from ..progress import compile_notice
+
+            with compile_notice("the per-row scores for standard errors"):
+                rows = pt.matrix("theta_rows")
+                terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule)
+                g = pytensor.grad(terms.loglik_rows.sum(), rows)
+                self._scores = pytensor.function([rows, *self._extra], g, on_unused_input="ignore")
         n = self.structure.n_patterns
         args = self._args(theta)
         per_pattern = np.asarray(self._scores(np.tile(args[0], (n, 1)), *args[1:]))

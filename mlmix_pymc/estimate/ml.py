@@ -21,12 +21,24 @@ from .stderr import SE_METHODS, covariance
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
            max_iter=5000, reorder=True, integration="gauss-hermite", points=None, factor_points=None, prior=None,
-           method="ml") -> MLResult:
+           method="ml", progress=None, verbose=None) -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
 
     With a ``prior`` (``priors.Prior``) the objective is the log posterior: MAP, and with
-    ``se="observed"`` its Laplace approximation (``method`` labels the result).
+    ``se="observed"`` its Laplace approximation (``method`` labels the result). ``progress`` /
+    ``verbose``: the starts' bar and the compile notice (``progress.py``).
     """
+    from ..progress import verbosity
+
+    if verbose is False and progress is None:  # verbose=False: silent
+        progress = False
+    with verbosity(verbose):
+        return _fit_ml(model, starts, seed, se, start_values, st_iterations, max_iter, reorder, integration, points,
+                       factor_points, prior, method, progress, verbose)
+
+
+def _fit_ml(model, starts, seed, se, start_values, st_iterations, max_iter, reorder, integration, points,
+            factor_points, prior, method, progress, verbose) -> MLResult:
     se = "none" if se is None else se
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
@@ -42,11 +54,12 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     start_theta = None if start_values is None else model.theta_from_values(start_values)
     lca = None
     if structure.is_gom and start_values is None and structure.membership.kind != "fixed" and prior is None:
-        start_theta, lca = _gom_lca_start(model, starts, seed)
+        start_theta, lca = _gom_lca_start(model, starts, seed, progress, verbose)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
     # (PyTensor's, numpy's, scipy's) competing for the same cores.
     with threadpool_limits(limits=1, user_api="blas"):
-        outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs)
+        outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs,
+                             progress=progress)
     for msg in _start_warnings(outcome):
         warnings.warn(msg, stacklevel=3)
     theta, loglik = outcome.theta, outcome.loglik
@@ -110,7 +123,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     return result
 
 
-def _gom_lca_start(model, starts, seed):
+def _gom_lca_start(model, starts, seed, progress=None, verbose=None):
     """The nested LCA's solution as an extra start of a GoM fit (``gom_start.py``) and its result."""
     from .gom_start import lca_start, nested_lca
 
@@ -119,7 +132,8 @@ def _gom_lca_start(model, starts, seed):
         return None, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None)
+        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None, progress=progress,
+                                    verbose=verbose)
     return lca_start(model, lca), lca
 
 

@@ -101,12 +101,15 @@ def _backoff_value(last_value: float) -> float:
 
 
 def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_theta=None,
-               st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1) -> StartsOutcome:
+               st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1, progress=None) -> StartsOutcome:
     """Random starts, partial optimization, then the best ``n_final`` to convergence.
 
     ``start_theta`` (user starting values) is used as an extra start; with
-    ``starts=(0, 0)`` it is the only one (Mplus STARTS = 0).
+    ``starts=(0, 0)`` it is the only one (Mplus STARTS = 0). ``progress``: a bar on stderr over
+    the starts with the best log-likelihood so far (None: on a terminal only; ``progress.py``).
     """
+    from ..progress import ProgressBar
+
     n_initial, n_final = _check_starts(starts)
     structure = compiled.structure
     bounds = structure.layout.bounds
@@ -125,6 +128,8 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
 
     partial: list[tuple[float, int, np.ndarray]] = []
     single_stage = len(candidates) <= n_final
+    n_runs = min(n_final, len(candidates)) + (0 if single_stage else len(candidates))
+    bar = ProgressBar(n_runs, "random starts", progress)
     try:
         if single_stage:
             partial = [(0.0, i, th) for i, th in enumerate(candidates)]
@@ -137,6 +142,7 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                     partial.append((records[i].initial_loglik, i, res.x))
                 except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as err:
                     records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
+                bar.update(1, _best_text("initial", [r.initial_loglik for r in records]))
         partial.sort(key=lambda t: -t[0])
         finals = partial[:n_final]
         for _, i, th in finals:
@@ -149,9 +155,12 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                 records[i]._theta = res.x  # type: ignore[attr-defined]
             except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as err:
                 records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
+            bar.update(1, _best_text("final", [r.final_loglik for r in records]))
     except KeyboardInterrupt:
         interrupted = True
         _keep_partial_starts(records, partial)
+    finally:
+        bar.close()
 
     done = [r for r in records if r.status in ("completed", "not converged")]
     if interrupted and not done:
@@ -165,6 +174,12 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
     n_rep = sum(1 for r in done if r.status == "completed" and abs(r.final_loglik - best.final_loglik) <= tol)
     return StartsOutcome(best._theta, float(best.final_loglik), best.status == "completed", records,  # type: ignore[attr-defined]
                          n_rep, interrupted)
+
+
+def _best_text(stage: str, logliks) -> str:
+    """'final stage, best LL -2985.340' from the log-likelihoods reached so far (NaN: not yet)."""
+    finite = [v for v in logliks if np.isfinite(v)]
+    return f"{stage} stage, best LL {max(finite):.3f}" if finite else f"{stage} stage"
 
 
 def _keep_partial_starts(records: list[StartRecord], partial: list) -> None:
