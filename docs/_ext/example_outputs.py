@@ -6,6 +6,7 @@ run an example themselves; when that folder is missing (docs built before the te
 directive says how to produce it instead of failing.
 """
 
+import ast
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 OUTPUTS = Path(__file__).resolve().parents[2] / "build" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 class ExampleOutputs(SphinxDirective):
@@ -40,6 +42,26 @@ class ExampleOutputs(SphinxDirective):
         return out
 
 
+class ExampleDescription(SphinxDirective):
+    """``.. example-description:: NAME``: the module docstring of examples/NAME.py, read with
+    ``ast`` (the example is not imported), one paragraph per blank-line-separated block."""
+
+    required_arguments = 1
+
+    def run(self):
+        path = EXAMPLES / f"{self.arguments[0]}.py"
+        self.env.note_dependency(str(path))
+        text = ast.get_docstring(ast.parse(path.read_text())) or ""
+        out = []
+        for block in text.split("\n\n"):
+            if block.lstrip().startswith("Run:"):
+                out.append(nodes.literal_block(text=block.strip()[4:].strip(), language="bash"))
+            else:
+                out.append(nodes.paragraph(text=" ".join(block.split())))
+        return out
+
+
 def setup(app):
     app.add_directive("example-outputs", ExampleOutputs)
+    app.add_directive("example-description", ExampleDescription)
     return {"parallel_read_safe": True, "version": "1"}
