@@ -7,7 +7,7 @@ are simulated from known parameters: 3 classes (about 50 / 30 / 20%), 6 binary i
 x ~ N(0, 1), n = 1500.
 
 Checks (asserted): every simulated parameter (18 thresholds, 2 class-logit intercepts and
-2 slopes) is recovered within 3.5 standard errors (MLR), and the fitted class
+2 slopes) is recovered within 3.5 standard errors (observed information), and the fitted class
 probabilities as a function of x follow the true multinomial logit (largest gap < 0.1).
 Figures: the class profiles (item probabilities per class) and P(class | x).
 
@@ -62,10 +62,10 @@ def class_curve(intercepts, slopes, grid):
 
 def main(out_dir=None):
     df = simulate()
-    result = mm.lca(df, ITEMS, 3, covariates=["x"]).fit(starts=(10, 3), seed=1, se="mlr")
+    result = mm.lca(df, ITEMS, 3, covariates=["x"]).fit(starts=(10, 3), seed=1, se="observed")
     print(result.summary())
     table = recovery_table(result, truth())
-    print("\nTruth against estimates (MLR SEs):")
+    print("\nTruth against estimates (SEs from the observed information):")
     print(table.round(3).to_string())
     print("\nOdds ratios (class c against class 3 per unit of x):")
     print(result.odds_ratios().round(3).to_string(index=False))
