@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean docs
 
 setup: $(VENV)/.installed
 
@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m pip install -q -e ".[test,bench,docs]"
 	touch $@
 
 demo: setup            ## fit the embedded LSAT example and print the Mplus-style summary
@@ -22,6 +22,9 @@ test: setup            ## the whole test suite (slow statistical checks included
 
 test-fast: setup       ## skip the tests marked slow
 	$(PY) -m pytest -q -m "not slow"
+
+docs: setup            ## the documentation site (build/docs); warnings and broken references are errors
+	$(PY) -m sphinx -W --keep-going -n -b html -q docs build/docs
 
 bench: setup
 	$(PY) benchmarks/lca.py

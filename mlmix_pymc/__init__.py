@@ -38,4 +38,5 @@ __all__ = [
     "enumerate", "Enumeration", "lrt", "scaled_difference_test", "vlmr_test", "wald_test", "load_result",
     "result_from_json", "__version__",
 ]
+__all__ += ["gom"]  # public since the grade-of-membership models; listed for the API reference
 from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imported on first use)

@@ -194,6 +194,7 @@ def class_probabilities(result, covariate: str, ax=None, class_var: str | None =
         as points. Or the name of a random class-logit intercept (``result.icc()["effect"]``,
         e.g. ``"c#1"``): P(C = k | alpha) over alpha / SD(alpha) in [-3, 3] (the paper's
         Figures 2-3, eq 10), two classes.
+
     Intercepts and slopes are read from ``result.parameters``.
     """
     ax = _axes(ax, (5, 3.6))

@@ -126,7 +126,7 @@ class MLResult:
 
     @property
     def parameters(self) -> pd.DataFrame:
-        """Parameter table: estimate, SE, est/SE and two-sided p, Mplus scale."""
+        """The parameter table (estimate, SE, est/SE and two-sided p), Mplus scale."""
         layout = self.structure.layout
         se = self.se
         with np.errstate(divide="ignore", invalid="ignore"):

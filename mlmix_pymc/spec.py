@@ -260,6 +260,8 @@ class Factor:
 class Constraints:
     """Parameter constraints, by parameter name (see ``Model.parameter_names``).
 
+    Parameters
+    ----------
     fixed : mapping parameter name -> fixed value.
     equal : groups of parameter names constrained equal.
     same_measurement : groups of class-variable names whose measurement parameters are
