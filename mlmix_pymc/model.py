@@ -217,16 +217,20 @@ class Model:
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
-                points: int = 15, ml_result=None):
+                points: int = 15, ml_result=None, start: str | None = "ml"):
         """A ``pm.Model`` built from this model's likelihood graph (``estimate/bayes.py``).
 
-        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, or a dict
-        prior group -> (mean, sd). ``random_effects``: ``"integrated"`` (ML quadrature) or
-        ``"explicit"`` (non-centred per-cluster effects for NUTS).
+        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, a dict
+        prior group -> (mean, sd), and ``"class proportions": ("dirichlet", a)`` /
+        ``"item probabilities": ("beta", a, b)``. ``random_effects``: ``"integrated"`` (ML
+        quadrature) or ``"explicit"`` (non-centred per-cluster effects for NUTS). ``start="ml"``:
+        the initial point is the ML solution (``ml_result``, fitted when not given), so
+        ``pm.find_MAP`` and ``pm.sample`` start in one labelling; align ``pm.sample`` output with
+        ``mm.align_draws(model, idata, ml_result)``.
         """
         from .estimate.bayes import to_pymc
 
-        return to_pymc(self, priors, random_effects, integration, points, ml_result)
+        return to_pymc(self, priors, random_effects, integration, points, ml_result, start)
 
     def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
                seed=None, **options):

@@ -9,35 +9,128 @@ from .estimate.ml import class_probabilities
 from .simulate import simulate
 
 
-def _thinned(idata, n_draws: int):
-    """(chain, draw) pairs spread evenly over the posterior, at most ``n_draws`` in total."""
+def _thinned(idata, n_draws: int | None):
+    """(chain, draw) pairs spread evenly over the posterior, at most ``n_draws`` in total (None: all)."""
     chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    if n_draws is None:
+        return [(c, d) for c in range(chains) for d in range(draws)], draws
     per_chain = max(1, min(draws, n_draws // chains))
     return [(c, d) for c in range(chains) for d in np.linspace(0, draws - 1, per_chain).astype(int)], per_chain
 
 
-def add_posterior_predictive(model, idata, n_draws: int = 200, seed=None):
-    """Add a ``posterior_predictive`` group: indicators drawn from the model at posterior draws.
+def add_posterior_predictive(model, idata, n_draws: int | None = None, seed=None):
+    """Add a ``posterior_predictive`` group: the indicators drawn from the model at posterior draws.
 
-    Random effects and classes are drawn anew (``simulate.py``), so these are draws of new
+    One replicated data set per posterior draw (``n_draws=None``, the default), so the group has
+    the posterior's chain and draw coordinates and ``az.loo_pit`` pairs it with the
+    ``log_likelihood`` group; ``n_draws`` keeps an evenly thinned subset of draws per chain (their
+    original draw numbers as coordinates), for ``az.plot_ppc`` only. Variables are the items on the
+    ``row`` dim (the data's row labels), category codes 0..M-1 and counts as integers, as in
+    ``observed_data``. Random effects and classes are drawn anew (``simulate.py``): draws of new
     data from the same clusters and covariates. Returns ``idata``.
     """
-    import arviz as az
+    import xarray as xr
+
+    from .estimate.bayes import row_labels, theta_draws
+    from .families import family_of
 
     rng = np.random.default_rng(seed)
     pairs, per_chain = _thinned(idata, n_draws)
-    theta = idata.posterior["theta"].values
+    theta = theta_draws(idata, model).values
     items = [ind.name for ind in model.spec.indicators]
-    keep = model.frame.index.isin(model.data.index)
+    keep = model.data.kept if model.data.kept is not None else model.frame.index.isin(model.data.index)
     out = {it: [] for it in items}
     for c, d in pairs:
         frame = simulate(model, theta[c, d], seed=rng)
         for it in items:
             out[it].append(frame[it].to_numpy(dtype=float)[keep])
     chains = idata.posterior.sizes["chain"]
-    data = {it: np.array(v).reshape(chains, per_chain, -1) for it, v in out.items()}
-    idata.add_groups(posterior_predictive=az.from_dict(posterior_predictive=data).posterior_predictive)
+    draw_coord = idata.posterior.draw.values[[d for c, d in pairs[:per_chain]]]
+    coords = {"chain": idata.posterior.chain.values, "draw": draw_coord, "row": row_labels(model)}
+    data = {}
+    for it, values in out.items():
+        arr = np.array(values).reshape(chains, per_chain, -1)
+        if family_of(model.data.indicators[it].family).data_kind != "continuous":
+            arr = arr.astype(np.int64)
+        data[it] = xr.DataArray(arr, dims=("chain", "draw", "row"), coords=coords)
+    if "posterior_predictive" in idata.groups():
+        del idata.posterior_predictive
+    idata.add_groups(posterior_predictive=xr.Dataset(data))
     return idata
+
+
+def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_draws: int | None = 200,
+                                seed=None) -> dict:
+    """Posterior predictive p-value of the bivariate tables (or response patterns) of categorical items.
+
+    Like Mplus's Bayes PPP, a chi-square-type discrepancy of the observed tables is set against
+    the same discrepancy of data replicated from the posterior: for each of ``n_draws`` posterior
+    draws a data set y_rep is drawn from the model (``simulate.py``, the observed missingness
+    kept), and the statistic T(y) = sum_cells (O(y) - E)^2 / E is computed over the cells of every
+    item pair's category cross-table (``"bivariate"``) or of the response patterns
+    (``"patterns"``: the observed patterns plus one cell pooling all others), where E is the
+    posterior predictive expected table (the mean of the replicated tables; cells floored at 0.5).
+    Unlike Mplus, E does not vary with the draw (a test statistic, not a discrepancy in theta),
+    which keeps the check model-agnostic (covariates, factors, clusters). PPP = P(T(y_rep) >= T(y)):
+    near 0.5 the tables fit, small values (< 0.05) flag misfit. Returns ``{"ppp", "observed",
+    "replicated"}`` (T of the data and of every replicate).
+    """
+    from .errors import SpecificationError
+    from .estimate.bayes import theta_draws
+    from .families import family_of
+
+    if statistic not in ("bivariate", "patterns"):
+        raise SpecificationError(f"statistic={statistic!r}: use 'bivariate' or 'patterns'")
+    items = [ind.name for ind in model.spec.indicators
+             if family_of(model.data.indicators[ind.name].family).data_kind == "categorical"]
+    if len(items) < 2:
+        raise SpecificationError("posterior_predictive_pvalue needs at least two categorical items")
+    rng = np.random.default_rng(seed)
+    pairs, _ = _thinned(idata, n_draws)
+    theta = theta_draws(idata, model).values
+    keep = model.data.kept if model.data.kept is not None else model.frame.index.isin(model.data.index)
+    observed = np.column_stack([model.data.indicators[it].values for it in items])
+    n_cat = [model.data.indicators[it].n_categories for it in items]
+    reps = []
+    for c, d in pairs:
+        frame = simulate(model, theta[c, d], seed=rng)
+        rep = frame[items].to_numpy(dtype=float)[keep]
+        reps.append(np.where(np.isnan(observed), np.nan, rep))  # the observed missingness
+    tables = _bivariate_tables if statistic == "bivariate" else _pattern_table(observed)
+    obs_t = tables(observed, n_cat)
+    rep_t = np.array([tables(r, n_cat) for r in reps])
+    expected = np.maximum(rep_t.mean(axis=0), 0.5)  # floor empty cells as Mplus-style chi-squares do
+    d_obs = ((obs_t - expected) ** 2 / expected).sum()
+    d_rep = ((rep_t - expected) ** 2 / expected).sum(axis=1)
+    return {"ppp": float(np.mean(d_rep >= d_obs)), "observed": float(d_obs), "replicated": d_rep}
+
+
+def _bivariate_tables(values: np.ndarray, n_cat) -> np.ndarray:
+    """Counts of every category pair of every item pair, concatenated (rows missing either item drop out)."""
+    out = []
+    p = values.shape[1]
+    for a in range(p):
+        for b in range(a + 1, p):
+            ok = ~np.isnan(values[:, a]) & ~np.isnan(values[:, b])
+            cell = values[ok, a].astype(int) * n_cat[b] + values[ok, b].astype(int)
+            out.append(np.bincount(cell, minlength=n_cat[a] * n_cat[b]))
+    return np.concatenate(out).astype(float)
+
+
+def _pattern_table(observed: np.ndarray):
+    """A function counting the observed data's response patterns (plus one cell pooling the others)."""
+    def key(values):
+        return [tuple(r) for r in np.where(np.isnan(values), -1, values).astype(int)]
+
+    cells = {k: i for i, k in enumerate(dict.fromkeys(key(observed)))}
+
+    def table(values, n_cat):
+        counts = np.zeros(len(cells) + 1)
+        for k in key(values):
+            counts[cells.get(k, len(cells))] += 1
+        return counts
+
+    return table
 
 
 def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFrame:
@@ -47,8 +140,10 @@ def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFr
     """
     from .graph.likelihood import marginal_class_probs
 
+    from .estimate.bayes import theta_draws
+
     pairs, _ = _thinned(idata, n_draws)
-    theta = idata.posterior["theta"].values
+    theta = theta_draws(idata, model).values
     compiled = model.compile()
     total = 0.0
     for c, d in pairs:

@@ -131,9 +131,9 @@ def _theta_variable(model, prior, probability_priors, ml_theta):
     layout = model.structure.layout
     blocks = probability_blocks(model.structure, probability_priors)
     if not blocks:
-        dist = pm.Flat if prior.flat else pm.Normal
-        kwargs = {} if prior.flat else {"mu": prior.mean, "sigma": prior.sd}
-        return dist("theta", dims="free_parameter", initval=ml_theta, **kwargs)
+        if prior.flat:
+            return started_variable("theta", pm.Flat, (), ml_theta, "free_parameter", n=layout.n_free)
+        return started_variable("theta", pm.Normal, (prior.mean, prior.sd), ml_theta, "free_parameter")
     covered = np.zeros(layout.n_free, dtype=bool)
     for block in blocks:
         covered[block.entries.ravel()] = True
@@ -141,14 +141,48 @@ def _theta_variable(model, prior, probability_priors, ml_theta):
     pm.modelcontext(None).add_coord("free_parameter_normal", [layout.free_names[f] for f in rest])
     theta = pt.zeros(layout.n_free)
     if rest.size:
-        dist = pm.Flat if prior.flat else pm.Normal
-        kwargs = {} if prior.flat else {"mu": prior.mean[rest], "sigma": prior.sd[rest]}
-        normal = dist("theta_normal", dims="free_parameter_normal",
-                      initval=None if ml_theta is None else ml_theta[rest], **kwargs)
+        start = None if ml_theta is None else ml_theta[rest]
+        if prior.flat:
+            normal = started_variable("theta_normal", pm.Flat, (), start, "free_parameter_normal", n=rest.size)
+        else:
+            normal = started_variable("theta_normal", pm.Normal, (prior.mean[rest], prior.sd[rest]), start,
+                                      "free_parameter_normal")
         theta = pt.set_subtensor(theta[rest], normal)
     for block in blocks:
         theta = block.place(theta, ml_theta)
     return pm.Deterministic("theta", theta, dims="free_parameter")
+
+
+def started_variable(name, dist, params, start, dims, n=None, signature=None, transform=None):
+    """``dist(name, *params)`` whose default initial point is ``start`` (None: PyMC's own).
+
+    A ``pm.CustomDist`` wrapping ``dist.dist`` with ``start`` as its support point: the same
+    density, and, unlike ``initval=``, a model that ``pm.compute_log_likelihood`` /
+    ``pm.sample_posterior_predictive`` can still transform. ``n`` sizes a parameterless vector
+    (``pm.Flat``); ``signature`` / ``transform`` are those of multivariate or bounded variables.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if start is None:
+        kwargs = {"shape": (n,)} if n is not None else {}
+        return dist(name, *params, dims=dims, **kwargs) if transform is None else \
+            dist(name, *params, dims=dims, transform=transform, **kwargs)
+    start = np.asarray(start, dtype=float)
+    extra = {} if signature is None else {"signature": signature}
+    if transform is not None:
+        extra["transform"] = transform
+    if n is not None:  # no parameters to carry the shape: one dummy vector does
+        params, make = (np.zeros(n),), (lambda zeros, size: dist.dist(size=size))
+        extra.setdefault("signature", None)
+        extra.pop("signature")
+    else:
+        def make(*args):
+            *values, size = args
+            return dist.dist(*values, size=size)
+
+    return pm.CustomDist(name, *params, dist=make, support_point=lambda rv, size, *args: pt.as_tensor_variable(start),
+                         dims=dims, **extra)
 
 
 def _observed_responses(model, objective, theta, ml_theta) -> None:

@@ -68,13 +68,16 @@ def _dirichlet_blocks(structure, concentration: np.ndarray) -> list[ProbabilityB
             import pymc as pm
             import pytensor.tensor as pt
 
+            from .bayes import started_variable
+
             model = pm.modelcontext(None)
             if dim not in model.coords:
                 model.add_coord(dim, list(range(1, k + 1)))
             init = None
             if ml_theta is not None:
                 init = special.softmax(np.append(ml_theta[entries], 0.0))
-            p = pm.Dirichlet(name, a=a, dims=dim, initval=init)
+            p = started_variable(name, pm.Dirichlet, (a,), init, dim, signature="(k)->(k)",
+                                 transform=pm.distributions.transforms.simplex)
             return pt.set_subtensor(theta[entries], pt.log(p[:-1]) - pt.log(p[-1]))
 
         out.append(ProbabilityBlock(entries, place))
@@ -104,13 +107,16 @@ def _beta_blocks(structure, a: float, b: float) -> list[ProbabilityBlock]:
         import pymc as pm
         import pytensor.tensor as pt
 
+        from .bayes import started_variable
+
         model = pm.modelcontext(None)
         model.add_coord("binary_threshold", names)
         init = None
         if ml_theta is not None:  # P(y = 1 | c) = F(-tau)
             tau = ml_theta[entries]
             init = np.where(probit, stats.norm.cdf(-tau), special.expit(-tau))
-        p = pm.Beta("item_probabilities_binary", alpha=a, beta=b, dims="binary_threshold", initval=init)
+        p = started_variable("item_probabilities_binary", pm.Beta, (np.full(len(names), a), np.full(len(names), b)),
+                             init, "binary_threshold", transform=pm.distributions.transforms.logodds)
         tau = pt.switch(probit, np.sqrt(2.0) * pt.erfcinv(2.0 * p), pt.log1p(-p) - pt.log(p))  # -F^{-1}(p)
         return pt.set_subtensor(theta[entries], tau)
 
