@@ -60,20 +60,23 @@ def add_posterior_predictive(model, idata, n_draws: int | None = None, seed=None
 
 
 def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_draws: int | None = 200,
-                                seed=None) -> dict:
-    """Posterior predictive p-value of the bivariate tables (or response patterns) of categorical items.
+                                n_expected: int = 10, seed=None) -> dict:
+    """Posterior predictive p-value (Mplus Bayes PPP) of the bivariate tables or response patterns.
 
-    Like Mplus's Bayes PPP, a chi-square-type discrepancy of the observed tables is set against
-    the same discrepancy of data replicated from the posterior: for each of ``n_draws`` posterior
-    draws a data set y_rep is drawn from the model (``simulate.py``, the observed missingness
-    kept), and the statistic T(y) = sum_cells (O(y) - E)^2 / E is computed over the cells of every
-    item pair's category cross-table (``"bivariate"``) or of the response patterns
-    (``"patterns"``: the observed patterns plus one cell pooling all others), where E is the
-    posterior predictive expected table (the mean of the replicated tables; cells floored at 0.5).
-    Unlike Mplus, E does not vary with the draw (a test statistic, not a discrepancy in theta),
-    which keeps the check model-agnostic (covariates, factors, clusters). PPP = P(T(y_rep) >= T(y)):
-    near 0.5 the tables fit, small values (< 0.05) flag misfit. Returns ``{"ppp", "observed",
-    "replicated"}`` (T of the data and of every replicate).
+    For each of ``n_draws`` posterior draws theta_s, a data set y_rep is drawn from the model
+    (``simulate.py``, the observed missingness kept) and the Pearson discrepancy
+
+        D(y, theta_s) = sum_cells (O(y) - E(theta_s))^2 / E(theta_s)
+
+    is computed for the observed and the replicated data, over the cells of every item pair's
+    category cross-table (``"bivariate"``) or over the response patterns (``"patterns"``: the
+    observed patterns plus one cell pooling all others). PPP = P(D(y_rep, theta) >= D(y, theta)):
+    near 0.5 the model reproduces the tables, small values (< 0.05) flag misfit. The expected
+    counts E(theta_s) are exact for a latent class model (one class variable, categorical items,
+    no covariates or factors, complete data): n sum_k pi_k P(a | k) P(b | k) from the posterior's
+    ``class_proportions`` and ``item_probabilities``; otherwise they are the mean of ``n_expected``
+    further data sets drawn at theta_s (cells floored at 0.5 either way). Returns ``{"ppp",
+    "observed", "replicated", "exact"}`` (D of the data and of the replicates per draw).
     """
     from .errors import SpecificationError
     from .estimate.bayes import theta_draws
@@ -91,18 +94,60 @@ def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_dr
     keep = model.data.kept if model.data.kept is not None else model.frame.index.isin(model.data.index)
     observed = np.column_stack([model.data.indicators[it].values for it in items])
     n_cat = [model.data.indicators[it].n_categories for it in items]
-    reps = []
-    for c, d in pairs:
-        frame = simulate(model, theta[c, d], seed=rng)
-        rep = frame[items].to_numpy(dtype=float)[keep]
-        reps.append(np.where(np.isnan(observed), np.nan, rep))  # the observed missingness
     tables = _bivariate_tables if statistic == "bivariate" else _pattern_table(observed)
+    exact = _exact_lca(model, idata, items, observed)
+
+    def replicate(t):
+        rep = simulate(model, t, seed=rng)[items].to_numpy(dtype=float)[keep]
+        return np.where(np.isnan(observed), np.nan, rep)  # the observed missingness
+
     obs_t = tables(observed, n_cat)
-    rep_t = np.array([tables(r, n_cat) for r in reps])
-    expected = np.maximum(rep_t.mean(axis=0), 0.5)  # floor empty cells as Mplus-style chi-squares do
-    d_obs = ((obs_t - expected) ** 2 / expected).sum()
-    d_rep = ((rep_t - expected) ** 2 / expected).sum(axis=1)
-    return {"ppp": float(np.mean(d_rep >= d_obs)), "observed": float(d_obs), "replicated": d_rep}
+    d_obs, d_rep = [], []
+    for c, d in pairs:
+        rep_t = tables(replicate(theta[c, d]), n_cat)
+        if exact is not None:
+            expected = exact(c, d, statistic, tables)
+        else:
+            expected = np.mean([tables(replicate(theta[c, d]), n_cat) for _ in range(n_expected)], axis=0)
+        expected = np.maximum(expected, 0.5)
+        d_obs.append(((obs_t - expected) ** 2 / expected).sum())
+        d_rep.append(((rep_t - expected) ** 2 / expected).sum())
+    d_obs, d_rep = np.array(d_obs), np.array(d_rep)
+    return {"ppp": float(np.mean(d_rep >= d_obs)), "observed": d_obs, "replicated": d_rep,
+            "exact": exact is not None}
+
+
+def _exact_lca(model, idata, items, observed):
+    """Expected tables at a posterior draw from ``class_proportions`` and ``item_probabilities`` (a latent
+    class model: one class variable, no covariates or factors, all items categorical, complete data);
+    None otherwise."""
+    structure = model.structure
+    post = idata.posterior
+    if (len(structure.class_vars) != 1 or structure.between is not None or structure.is_two_level
+            or structure.class_vars[0].covariates or structure.class_vars[0].random_intercept
+            or len(items) != len(model.spec.indicators) or np.isnan(observed).any()
+            or "class_proportions" not in post or "item_probabilities" not in post
+            or list(post["item_probabilities"].coords[post["item_probabilities"].dims[2]].values) != items):
+        return None
+    pi_all = post["class_proportions"].values  # (chain, draw, K)
+    probs_all = post["item_probabilities"].values  # (chain, draw, P, M, K)
+    n = len(observed)
+
+    def expected(c, d, statistic, tables):
+        pi, probs = pi_all[c, d], probs_all[c, d]
+        if statistic == "bivariate":
+            out = []
+            for a in range(len(items)):
+                for b in range(a + 1, len(items)):
+                    out.append(n * np.einsum("k,ik,jk->ij", pi, probs[a], probs[b]).ravel())
+            return np.concatenate(out)
+        cells = tables.cells  # observed patterns
+        codes = np.array(list(cells), dtype=int)  # (n_patterns, P)
+        joint = np.log(pi)[None, :] + sum(np.log(probs[p][codes[:, p]]) for p in range(len(items)))
+        counts = n * np.exp(joint).sum(axis=1)
+        return np.append(counts, n - counts.sum())
+
+    return expected
 
 
 def _bivariate_tables(values: np.ndarray, n_cat) -> np.ndarray:
@@ -130,6 +175,7 @@ def _pattern_table(observed: np.ndarray):
             counts[cells.get(k, len(cells))] += 1
         return counts
 
+    table.cells = cells
     return table
 
 

@@ -145,11 +145,13 @@ class ProbabilityPriors:
     ``dirichlet``: class proportions ~ Dirichlet(a_1..a_K), for class variables without a parent,
     covariates or random logit intercepts; the class logits are alpha_k = log(p_k / p_K).
     ``beta``: P(y = 1 | class) ~ Beta(a, b) for every binary item of a latent class measurement
-    model (no factors, no covariate effects); its threshold is tau = -F^{-1}(p) (eq 1).
+    model (no factors, no covariate effects); its threshold is tau = -F^{-1}(p) (eq 1). ``a`` and
+    ``b`` are numbers or arrays with one value per binary threshold, in the order of the
+    ``binary_threshold`` coordinate (their Mplus names, e.g. ``item1$1|c#1``).
     """
 
     dirichlet: np.ndarray | None = None  # (K,) concentrations, or None
-    beta: tuple[float, float] | None = None
+    beta: tuple | None = None  # (a, b): numbers or one value per binary threshold
 
 
 def split_probability_priors(priors):
@@ -171,8 +173,11 @@ def split_probability_priors(priors):
             raise SpecificationError(f"priors['class proportions']: concentrations must be positive, got {spec[1]!r}")
     if "item probabilities" in priors:
         spec = priors["item probabilities"]
-        if not (isinstance(spec, (tuple, list)) and len(spec) == 3 and spec[0] == "beta"
-                and float(spec[1]) > 0 and float(spec[2]) > 0):
+        ok = isinstance(spec, (tuple, list)) and len(spec) == 3 and spec[0] == "beta"
+        if ok:
+            a, b = (np.asarray(v, dtype=float) for v in spec[1:])
+            ok = bool(np.all(a > 0) and np.all(b > 0))
+        if not ok:
             raise SpecificationError(f"priors['item probabilities'] must be ('beta', a, b) with a, b > 0, got {spec!r}")
-        beta = (float(spec[1]), float(spec[2]))
+        beta = (a, b)
     return (rest or None) if rest or not priors else None, ProbabilityPriors(dirichlet, beta)

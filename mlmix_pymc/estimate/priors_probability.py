@@ -84,7 +84,7 @@ def _dirichlet_blocks(structure, concentration: np.ndarray) -> list[ProbabilityB
     return out
 
 
-def _beta_blocks(structure, a: float, b: float) -> list[ProbabilityBlock]:
+def _beta_blocks(structure, a, b) -> list[ProbabilityBlock]:
     layout = structure.layout
     elements, links = [], []
     for g in structure.groups:
@@ -102,6 +102,11 @@ def _beta_blocks(structure, a: float, b: float) -> list[ProbabilityBlock]:
     entries = layout.free_of[elements]
     names = [layout.infos[k].name for k in elements]
     probit = np.array([link == "probit" for link in links])
+    try:
+        alpha, beta = (np.broadcast_to(np.asarray(v, dtype=float), (len(names),)).copy() for v in (a, b))
+    except ValueError:
+        raise SpecificationError(f"priors['item probabilities']: a and b are numbers or {len(names)} values, one per "
+                                 f"binary threshold {names}") from None
 
     def place(theta, ml_theta):
         import pymc as pm
@@ -115,7 +120,7 @@ def _beta_blocks(structure, a: float, b: float) -> list[ProbabilityBlock]:
         if ml_theta is not None:  # P(y = 1 | c) = F(-tau)
             tau = ml_theta[entries]
             init = np.where(probit, stats.norm.cdf(-tau), special.expit(-tau))
-        p = started_variable("item_probabilities_binary", pm.Beta, (np.full(len(names), a), np.full(len(names), b)),
+        p = started_variable("item_probabilities_binary", pm.Beta, (alpha, beta),
                              init, "binary_threshold", transform=pm.distributions.transforms.logodds)
         tau = pt.switch(probit, np.sqrt(2.0) * pt.erfcinv(2.0 * p), pt.log1p(-p) - pt.log(p))  # -F^{-1}(p)
         return pt.set_subtensor(theta[entries], tau)
