@@ -52,9 +52,9 @@ def compare_ml_bayes(ml_result, idata, level: float = 0.95) -> Comparison:
     from .estimate.bayes import phi_diagnostics, theta_draws
     from .estimate.bayes_layout import parameter_draws
 
+    _check_same_model(ml_result, idata)
     params = ml_result.parameters
     free = (params["status"] != "fixed").to_numpy()
-    _check_same_model(ml_result, idata)
     phi = parameter_draws(idata)
     draws = phi.values.reshape(-1, phi.shape[-1])
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)

@@ -60,7 +60,7 @@ def add_posterior_predictive(model, idata, n_draws: int | None = None, seed=None
 
 
 def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_draws: int | None = 200,
-                                n_expected: int = 10, seed=None) -> dict:
+                                n_expected: int = 10, seed=None, exact: bool | None = None) -> dict:
     """Posterior predictive p-value (Mplus Bayes PPP) of the bivariate tables or response patterns.
 
     For each of ``n_draws`` posterior draws theta_s, a data set y_rep is drawn from the model
@@ -75,7 +75,8 @@ def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_dr
     counts E(theta_s) are exact for a latent class model (one class variable, categorical items,
     no covariates or factors, complete data): n sum_k pi_k P(a | k) P(b | k) from the posterior's
     ``class_proportions`` and ``item_probabilities``; otherwise they are the mean of ``n_expected``
-    further data sets drawn at theta_s (cells floored at 0.5 either way). Returns ``{"ppp",
+    further data sets drawn at theta_s (cells floored at 0.5 either way; ``exact=False`` takes this
+    route for any model, ``exact=True`` refuses models without the exact one). Returns ``{"ppp",
     "observed", "replicated", "exact"}`` (D of the data and of the replicates per draw).
     """
     from .errors import SpecificationError
@@ -95,7 +96,11 @@ def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_dr
     observed = np.column_stack([model.data.indicators[it].values for it in items])
     n_cat = [model.data.indicators[it].n_categories for it in items]
     tables = _bivariate_tables if statistic == "bivariate" else _pattern_table(observed)
-    exact = _exact_lca(model, idata, items, observed)
+    exact_tables = _exact_lca(model, idata, items, observed) if exact is not False else None
+    if exact and exact_tables is None:
+        raise SpecificationError("exact=True: exact expected tables need a latent class model (one class variable, "
+                                 "categorical items, no covariates or factors, complete data)")
+    exact = exact_tables
 
     def replicate(t):
         rep = simulate(model, t, seed=rng)[items].to_numpy(dtype=float)[keep]
