@@ -179,6 +179,15 @@ def test_find_map_on_to_pymc_reaches_ml(run):
     with pm_model:
         mode = pm.find_MAP(start={"theta": ml.theta + rng.normal(0, 0.5, model.n_free)}, progressbar=False)
     assert abs(model.loglik(mode["theta"]) - ml.loglik) < 1e-3
+    # without an ML result: from the optimizer's deterministic start, not the symmetric saddle theta = 0
+    pm_model = model.to_pymc(priors="flat")
+    np.testing.assert_allclose(pm_model.initial_point()["theta"], model.theta_from_values({}))
+    with pm_model:
+        mode = pm.find_MAP(progressbar=False)
+    assert abs(model.loglik(mode["theta"]) - ml.loglik) < 1e-3
+    with model.to_pymc(priors="flat", start=None):  # PyMC's own initial point: the saddle, where MAP stops
+        saddle = pm.find_MAP(progressbar=False)
+    assert model.loglik(saddle["theta"]) < ml.loglik - 10
 
 
 def test_align_draws_undoes_known_permutations(run):

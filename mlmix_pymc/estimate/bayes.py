@@ -38,7 +38,7 @@ _EXTRA = {"nutpie": ("nutpie", "nutpie"), "numpyro": ("numpyro", "numpyro")}
 
 
 def to_pymc(model, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
-            points: int = 15, ml_result=None, start: str | None = "ml"):
+            points: int = 15, ml_result=None, start: str | None = "auto"):
     """A ``pm.Model`` of ``model`` on its likelihood graph (module docstring).
 
     Variables: ``theta`` (the unconstrained free vector, ``free_parameter`` coordinate = the Mplus
@@ -50,10 +50,12 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
     log-likelihood, its random draws come from ``simulate.py``), so ``pm.sample_posterior_predictive``,
     ``pm.sample_prior_predictive`` and ``pm.compute_log_likelihood`` work; two-level models and
     explicit GoM memberships keep it as a ``pm.Potential`` (``mm.add_log_likelihood`` gives their
-    per-cluster values). ``start="ml"`` sets the initial point of ``theta`` to the ML solution
-    (``ml_result``, fitted here when not given), so ``pm.find_MAP`` / ``pm.sample`` on this model
-    start in the ML labelling instead of the symmetric point between labellings; ``None`` keeps
-    PyMC's default initial point.
+    per-cluster values). The initial point of ``theta`` (``start``) breaks the symmetry between
+    labellings, so that ``pm.find_MAP`` / ``pm.sample`` on this model do not sit at the symmetric
+    point theta = 0 (all classes alike, a saddle): ``"auto"`` (default) takes the ML solution
+    ``ml_result`` when given, else the ML optimizer's deterministic start (a partition of the
+    response patterns into classes, ``estimate/starts.py``; nothing is fitted); ``"ml"`` the ML
+    solution, fitted here when ``ml_result`` is not given; ``None`` PyMC's default point.
 
     ``priors`` may also put ``"class proportions": ("dirichlet", a)`` and ``"item probabilities":
     ("beta", a, b)`` on the probability scale (``priors.ProbabilityPriors``); the class logits /
@@ -67,8 +69,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
 
     if random_effects not in RANDOM_EFFECTS:
         raise SpecificationError(f"random_effects={random_effects!r} is not one of {RANDOM_EFFECTS}")
-    if start not in ("ml", None):
-        raise SpecificationError(f"start={start!r}: use 'ml' (the ML solution) or None (PyMC's default)")
+    if start not in ("auto", "ml", None):
+        raise SpecificationError(f"start={start!r}: use 'auto', 'ml' (the ML solution) or None (PyMC's default)")
     structure = model.structure
     layout = structure.layout
     priors, probability_priors = split_probability_priors(priors)
@@ -76,15 +78,20 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
     if prior.beta is not None:
         raise SpecificationError("Beta priors on guessing logits are available for method='map' only; give the "
                                  "'item logit' group a normal (mean, sd) prior for sampling")
+    if random_effects == "explicit" and structure.is_gom and structure.membership.kind != "dirichlet":
+        raise SpecificationError("random_effects='explicit' in a grade-of-membership model needs "
+                                 "membership='dirichlet'; logistic-normal memberships are sampled integrated")
     if start == "ml" and ml_result is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ml_result = model.fit(se=None, integration=integration if integration != "laplace" else "adaptive",
                                   points=points)
+    initial = None
+    if start is not None:
+        initial = model.theta_from_values({}) if ml_result is None else np.asarray(ml_result.theta, dtype=float)
     coords = {"free_parameter": layout.free_names}
     with pm.Model(coords=coords) as pm_model:
-        theta = _theta_variable(model, prior, probability_priors,
-                                None if ml_result is None else np.asarray(ml_result.theta, dtype=float))
+        theta = _theta_variable(model, prior, probability_priors, initial)
         item_names = [ind.name for ind in model.spec.indicators]
         dims_used: dict = {}
         reported = layout.symbolic_reported(theta)
