@@ -200,8 +200,11 @@ def _divergences(idata):
 
 
 def summarize_ours(model, idata, two_level):
-    names = list(idata.posterior["phi"].coords["parameter"].values)
-    phi = np.asarray(idata.posterior["phi"].values, dtype=float)
+    import mlmix_pymc as mm
+
+    draws = mm.parameter_draws(idata)  # every parameter under its Mplus name
+    names = list(draws.coords["parameter"].values)
+    phi = np.asarray(draws.values, dtype=float)
     min_ess, slowest, rhat = _diagnostics(phi, names)
     a = phi[..., names.index("[c#1]")]
     sd_mean = "-"

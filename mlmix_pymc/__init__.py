@@ -27,6 +27,9 @@ from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
 from .stepwise import StepwiseResult, three_step, two_step
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
+from .bayes_api import add_log_likelihood, align_draws, parameter_draws, parameter_table  # noqa: E402
+from .compare import compare_ml_bayes  # noqa: E402
+from .posterior import posterior_predictive_pvalue  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -37,6 +40,8 @@ __all__ = [
     "add_posterior_predictive", "posterior_class_probabilities", "three_step", "two_step", "StepwiseResult",
     "enumerate", "Enumeration", "lrt", "scaled_difference_test", "vlmr_test", "wald_test", "load_result",
     "result_from_json", "__version__",
+    "add_log_likelihood", "align_draws", "parameter_draws", "parameter_table", "compare_ml_bayes",
+    "posterior_predictive_pvalue",
 ]
 __all__ += ["gom"]  # public since the grade-of-membership models; listed for the API reference
 from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imported on first use)

@@ -10,7 +10,7 @@ import pandas as pd
 
 @dataclass
 class Comparison:
-    """ML estimates beside posterior summaries (``compare``)."""
+    """ML estimates beside posterior summaries (``compare_ml_bayes``)."""
 
     table: pd.DataFrame
     loglik_ml: float
@@ -35,19 +35,22 @@ class Comparison:
         return forest(self, ax)
 
 
-def compare(ml_result, idata, level: float = 0.95) -> Comparison:
-    """Per free parameter: ML estimate and SE, posterior mean, sd, equal-tailed interval, r_hat, bulk ESS.
+def compare_ml_bayes(ml_result, idata, level: float = 0.95) -> Comparison:
+    """ML versus Bayes, per free parameter: ML estimate and SE, posterior mean, sd, equal-tailed
+    interval, r_hat, bulk ESS (Mplus names). Not ``az.compare`` (that compares models by LOO).
 
-    ``idata`` comes from ``Model.sample`` (its ``phi`` is label-aligned to the ML classes).
+    ``idata`` comes from ``Model.sample`` (label-aligned to the ML classes) or ``mm.align_draws``.
     Also the log-likelihood at the ML optimum and at the posterior mean of ``theta``, the
-    latter integrated as the ML fit was (its method and points).
+    latter integrated as the ML fit was (its method and points). A posterior of another model
+    (other parameters, e.g. another number of classes) is a ``SpecificationError``.
     """
-    from .estimate.bayes import phi_diagnostics
+    from .estimate.bayes import phi_diagnostics, theta_draws
+    from .estimate.bayes_layout import parameter_draws
 
+    _check_same_model(ml_result, idata)
     params = ml_result.parameters
     free = (params["status"] != "fixed").to_numpy()
-    _check_same_model(ml_result, idata)
-    phi = idata.posterior["phi"]
+    phi = parameter_draws(idata)
     draws = phi.values.reshape(-1, phi.shape[-1])
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
     rhat, ess = np.full(len(free), np.nan), np.full(len(free), np.nan)
@@ -58,23 +61,41 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
         "r_hat": rhat, "ess_bulk": ess,
     })[free].reset_index(drop=True)
     model = ml_result.model
-    theta_mean = idata.posterior["theta"].values.reshape(-1, model.n_free).mean(axis=0)
+    theta_mean = theta_draws(idata, model).values.reshape(-1, model.n_free).mean(axis=0)
     # evaluated with the fit's own integration (method, points), so both values are on one scale
     at_mean = model.loglik(theta_mean, **ml_result.integration_settings)
     return Comparison(table, float(ml_result.loglik), float(at_mean))
 
 
+def compare(ml_result, idata, level: float = 0.95) -> Comparison:
+    """Deprecated alias of ``compare_ml_bayes`` (the name read like ``az.compare``)."""
+    import warnings
+
+    warnings.warn("mm.compare is renamed mm.compare_ml_bayes (ML versus Bayes; az.compare compares models)",
+                  DeprecationWarning, stacklevel=2)
+    return compare_ml_bayes(ml_result, idata, level)
+
+
 def _check_same_model(ml_result, idata) -> None:
     """``idata`` must be a posterior of the model that ``ml_result`` fitted (same parameters)."""
+    import json
+
     from .errors import SpecificationError
 
-    posterior = getattr(idata, "posterior", None)
-    if posterior is None or "phi" not in posterior:
-        raise SpecificationError("compare() needs the InferenceData returned by Model.sample (with 'phi' draws)")
+    if not hasattr(ml_result, "structure") or not hasattr(ml_result, "parameters"):
+        raise SpecificationError(f"compare_ml_bayes(ml_result, idata): the first argument must be an ML result "
+                                 f"(Model.fit), got {type(ml_result).__name__}")
+    raw = getattr(idata, "attrs", {}).get("parameter_map") if hasattr(idata, "posterior") else None
     names = list(ml_result.structure.layout.names)
-    phi = posterior["phi"]
-    drawn = list(map(str, phi.coords["parameter"].values)) if "parameter" in phi.coords else None
-    if phi.shape[-1] != len(names) or (drawn is not None and drawn != names):
-        raise SpecificationError(f"compare(): the ML result has {len(names)} parameters but the posterior draws have "
-                                 f"{phi.shape[-1]}" + ("" if drawn is None or phi.shape[-1] != len(names) else
-                                                      " with other names") + "; they come from different models")
+    legacy = getattr(getattr(idata, "posterior", None), "get", lambda k: None)("phi")
+    if raw is None and legacy is not None and legacy.shape[-1] != len(names):  # an old flat ``phi`` posterior
+        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
+                                 f"draws have {legacy.shape[-1]}; they come from different models")
+    if raw is None:
+        raise SpecificationError("compare_ml_bayes() needs the InferenceData returned by Model.sample or "
+                                 "mm.align_draws (an aligned, structured posterior)")
+    drawn = [e["name"] for e in json.loads(raw)]
+    if drawn != names:
+        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
+                                 f"draws have {len(drawn)}" + (" with other names" if len(drawn) == len(names) else "")
+                                 + "; they come from different models (e.g. another number of classes)")

@@ -242,16 +242,21 @@ class Model:
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
-                points: int = 15, ml_result=None):
+                points: int = 15, ml_result=None, start: str | None = "auto"):
         """A ``pm.Model`` built from this model's likelihood graph (``estimate/bayes.py``).
 
-        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, or a dict
-        prior group -> (mean, sd). ``random_effects``: ``"integrated"`` (ML quadrature) or
-        ``"explicit"`` (non-centred per-cluster effects for NUTS).
+        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, a dict
+        prior group -> (mean, sd), and ``"class proportions": ("dirichlet", a)`` /
+        ``"item probabilities": ("beta", a, b)``. ``random_effects``: ``"integrated"`` (ML
+        quadrature) or ``"explicit"`` (non-centred per-cluster effects for NUTS). ``start``: the
+        initial point, away from the symmetric point between labellings: ``"auto"`` the ML
+        solution ``ml_result`` if given, else the optimizer's deterministic start; ``"ml"`` the ML
+        solution (fitted when not given); None PyMC's. Align ``pm.sample`` output with
+        ``mm.align_draws(model, idata, ml_result)``.
         """
         from .estimate.bayes import to_pymc
 
-        return to_pymc(self, priors, random_effects, integration, points, ml_result)
+        return to_pymc(self, priors, random_effects, integration, points, ml_result, start)
 
     def sample(self, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc", init="ml",
                seed=None, **options):

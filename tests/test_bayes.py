@@ -70,10 +70,10 @@ def _check_posterior(idata, ml, max_rhat=1.01):
     import arviz as az
 
     free = (ml.parameters.status == "free").to_numpy()
-    rhat = az.rhat(idata.posterior["phi"].isel(parameter=np.flatnonzero(free)).to_dataset(name="phi"))["phi"].values
+    rhat = az.rhat(mm.parameter_draws(idata).isel(parameter=np.flatnonzero(free)).to_dataset(name="phi"))["phi"].values
     assert rhat.max() <= max_rhat, dict(zip(ml.parameters.name[free], rhat))
     assert int(idata.sample_stats.diverging.sum()) == 0
-    phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))[:, free]
+    phi = mm.parameter_draws(idata).values.reshape(-1, len(ml.phi))[:, free]
     z = np.abs(phi.mean(axis=0) - ml.phi[free]) / phi.std(axis=0)
     assert z.max() < 2.0, dict(zip(ml.parameters.name[free], z))
     loo = az.loo(idata)
@@ -99,7 +99,7 @@ def test_demo_lca_nuts_converges_near_ml(lsat_model, lsat_idata):
 @pytest.mark.slow
 def test_compare_table_and_posterior_outputs(lsat_model, lsat_idata):
     model, ml = lsat_model
-    cmp = mm.compare(ml, lsat_idata)
+    cmp = mm.compare_ml_bayes(ml, lsat_idata)
     assert list(cmp.table.columns) == ["parameter", "ml_estimate", "ml_se", "posterior_mean", "posterior_sd",
                                        "lower", "upper", "r_hat", "ess_bulk"]
     assert len(cmp.table) == model.n_free
@@ -138,7 +138,7 @@ def test_chains_started_from_permuted_labels_are_aligned(lsat_model):
         idata = model.sample(draws=800, tune=800, chains=4, seed=5, init=starts, ml_result=ml, cores=2)
     assert idata.attrs["n_relabelled"] >= 800  # (at least) the two swapped chains were relabelled
     free = (ml.parameters.status == "free").to_numpy()
-    phi = idata.posterior["phi"].values[..., free]  # (chain, draw, parameter)
+    phi = mm.parameter_draws(idata).values[..., free]  # (chain, draw, parameter)
     chain_means, sd = phi.mean(axis=1), phi.reshape(-1, free.sum()).std(axis=0)
     # one mode: every chain centres on the same value (the swapped modes differ by several sd)
     assert (np.ptp(chain_means, axis=0) / sd).max() < 0.5
@@ -159,7 +159,7 @@ def test_explicit_and_integrated_random_effects_give_one_posterior():
             idata = model.sample(draws=1000, tune=1000, chains=4, seed=2, ml_result=ml, cores=2,
                                  random_effects=how, integration="gauss-hermite", points=20)
         assert int(idata.sample_stats.diverging.sum()) == 0
-        phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))[:, 1:]
+        phi = mm.parameter_draws(idata).values.reshape(-1, len(ml.phi))[:, 1:]
         summaries[how] = (phi.mean(axis=0), phi.std(axis=0))
     (m1, s1), (m2, _) = summaries["integrated"], summaries["explicit"]
     assert (np.abs(m1 - m2) / s1).max() < 0.15  # equal up to Monte Carlo error
@@ -174,7 +174,7 @@ def test_optional_samplers_start_at_ml_and_align(lsat_model, sampler):
         warnings.simplefilter("ignore")
         idata = model.sample(draws=300, tune=300, chains=2, seed=1, ml_result=ml, sampler=sampler,
                              progressbar=False, cores=2)
-    phi = idata.posterior["phi"].values.reshape(-1, len(ml.phi))
+    phi = mm.parameter_draws(idata).values.reshape(-1, len(ml.phi))
     free = (ml.parameters.status == "free").to_numpy()
     assert (np.abs(phi.mean(axis=0) - ml.phi)[free] / phi.std(axis=0)[free]).max() < 2.0
 

@@ -410,6 +410,6 @@ def test_dirichlet_gom_by_nuts_agrees_with_ml_and_aligns_labels():
     free = np.flatnonzero(~layout.fixed_mask)
     rhat, _ = phi_diagnostics(idata, free)
     assert rhat.max() <= 1.01
-    theta = idata.posterior["theta"].values.reshape(-1, layout.n_free)
+    theta = idata.unconstrained_posterior["theta"].values.reshape(-1, layout.n_free)
     z = np.abs(theta.mean(axis=0) - ml.theta) / theta.std(axis=0)
     assert z.max() < 2.0

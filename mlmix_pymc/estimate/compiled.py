@@ -159,13 +159,17 @@ class CompiledLikelihood:
 
         Adaptive factor nodes are placed at ``ml_theta`` and become constants of the graph.
         """
+        return pt.dot(pt.as_tensor_variable(self.structure.pattern_counts), self.symbolic_patterns(theta, ml_theta))
+
+    def symbolic_patterns(self, theta, ml_theta=None):
+        """log L of every distinct response pattern, (n_patterns,), as a PyTensor expression of ``theta``
+        (``symbolic_total`` weights them by their counts; ``structure.row_pattern`` maps rows to them)."""
         rule = self.unit_rule
         if self.adapts:
             if ml_theta is not None:
                 self.adapt(ml_theta)
             rule = RowNodes(pt.as_tensor_variable(self.unit_z), pt.as_tensor_variable(self.unit_log_weights))
-        terms = build_loglik(self.structure, theta[None, :], rule=rule)
-        return pt.dot(pt.as_tensor_variable(self.structure.pattern_counts), terms.loglik_rows)
+        return build_loglik(self.structure, theta[None, :], rule=rule).loglik_rows
 
     # ------------------------------------------------------------ standard errors
     def hessian(self, theta: np.ndarray) -> np.ndarray:

@@ -51,6 +51,8 @@ STRUCTURAL_SD = {"intercept": 2.5, "slope": 2.5, "transition": 2.5, "item slope"
                  "item logit": 2.5}
 DEFAULT_SD = {**STRUCTURAL_SD, **{group: sd for fam in dict.fromkeys(REGISTRY.values()) for group, sd in fam.prior_sd.items()}}
 GROUPS = tuple(DEFAULT_SD)
+# probability-scale priors of the sampler (``split_probability_priors``)
+PROBABILITY_GROUPS = ("class proportions", "item probabilities")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ def make_prior(structure, data, priors: str | Mapping | None = None) -> Prior:
             raise SpecificationError(f"priors={priors!r}: use 'flat', None (defaults) or a dict group -> (mean, sd)")
         return Prior(np.zeros(layout.n_free), np.ones(layout.n_free), flat=True)
     overrides = dict(priors or {})
+    if set(overrides) & set(PROBABILITY_GROUPS):
+        raise SpecificationError(f"priors on {sorted(set(overrides) & set(PROBABILITY_GROUPS))} (Dirichlet / Beta "
+                                 "on the probability scale) are available for sampling (Model.sample, to_pymc) only")
     unknown = set(overrides) - set(GROUPS)
     if unknown:
         raise SpecificationError(f"unknown prior group(s) {sorted(unknown)}; groups are {list(GROUPS)}")
@@ -131,3 +136,48 @@ def make_prior(structure, data, priors: str | Mapping | None = None) -> Prior:
         if group in beta_groups:
             beta[f] = beta_groups[group]
     return Prior(mean, sd, beta=beta if np.isfinite(beta).any() else None)
+
+
+@dataclass(frozen=True)
+class ProbabilityPriors:
+    """The standard Bayesian LCA priors, on the probability scale (sampling only).
+
+    ``dirichlet``: class proportions ~ Dirichlet(a_1..a_K), for class variables without a parent,
+    covariates or random logit intercepts; the class logits are alpha_k = log(p_k / p_K).
+    ``beta``: P(y = 1 | class) ~ Beta(a, b) for every binary item of a latent class measurement
+    model (no factors, no covariate effects); its threshold is tau = -F^{-1}(p) (eq 1). ``a`` and
+    ``b`` are numbers or arrays with one value per binary threshold, in the order of the
+    ``binary_threshold`` coordinate (their Mplus names, e.g. ``item1$1|c#1``).
+    """
+
+    dirichlet: np.ndarray | None = None  # (K,) concentrations, or None
+    beta: tuple | None = None  # (a, b): numbers or one value per binary threshold
+
+
+def split_probability_priors(priors):
+    """(the normal / flat priors for ``make_prior``, ``ProbabilityPriors``) from the user's ``priors``.
+
+    ``priors={"class proportions": ("dirichlet", a), "item probabilities": ("beta", a, b)}``;
+    ``a`` of the Dirichlet is a number (symmetric) or one concentration per class.
+    """
+    if not isinstance(priors, Mapping):
+        return priors, ProbabilityPriors()
+    rest = {k: v for k, v in priors.items() if k not in PROBABILITY_GROUPS}
+    dirichlet = beta = None
+    if "class proportions" in priors:
+        spec = priors["class proportions"]
+        if not (isinstance(spec, (tuple, list)) and len(spec) == 2 and spec[0] == "dirichlet"):
+            raise SpecificationError(f"priors['class proportions'] must be ('dirichlet', a), got {spec!r}")
+        dirichlet = np.atleast_1d(np.asarray(spec[1], dtype=float))
+        if not np.all(dirichlet > 0):
+            raise SpecificationError(f"priors['class proportions']: concentrations must be positive, got {spec[1]!r}")
+    if "item probabilities" in priors:
+        spec = priors["item probabilities"]
+        ok = isinstance(spec, (tuple, list)) and len(spec) == 3 and spec[0] == "beta"
+        if ok:
+            a, b = (np.asarray(v, dtype=float) for v in spec[1:])
+            ok = bool(np.all(a > 0) and np.all(b > 0))
+        if not ok:
+            raise SpecificationError(f"priors['item probabilities'] must be ('beta', a, b) with a, b > 0, got {spec!r}")
+        beta = (a, b)
+    return (rest or None) if rest or not priors else None, ProbabilityPriors(dirichlet, beta)
