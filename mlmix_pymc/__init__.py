@@ -26,6 +26,7 @@ from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
 from .stepwise import StepwiseResult, three_step, two_step
+from .mplus import from_mplus, read_mplus
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 
 __version__ = "0.1.0"
@@ -38,3 +39,4 @@ __all__ = [
     "enumerate", "Enumeration", "lrt", "scaled_difference_test", "vlmr_test", "wald_test", "load_result",
     "result_from_json", "__version__",
 ]
+__all__ += ["from_mplus", "read_mplus"]
