@@ -420,6 +420,7 @@ class _Translator:
         """Cluster random effects: item random intercepts, random slopes, between factors."""
         effects: list[RandomEffect] = []
         if not self.ana.two_level:
+            self._covariance(())  # WITH statements: refused in single-level models
             for st in self.statements:
                 if st.level is not None:
                     raise UnsupportedMplusStatement(f"{st.where()}: %WITHIN% / %BETWEEN% need TYPE = TWOLEVEL MIXTURE")
@@ -480,8 +481,14 @@ class _Translator:
             effects.append(RandomEffect(s, "slope", (y,), covariate=x, on=tuple(on.pop(key, ()))))
         for key, f in self.factors.items():
             if f["level"] == "BETWEEN":
+                marks = [it for st in self.statements if st.kind == "BY" and st.left[0].name.lower() == key
+                         for it in st.right]
+                ones = all(it.mark == "@" and it.value == 1 for it in marks)
+                if not ones and any(it.mark == "@" for it in marks):
+                    raise UnsupportedMplusStatement(f"between factor {f['name']}: loadings are all free (the first "
+                                                    "at 1) or all @1; other fixed loadings are not supported")
                 effects.append(RandomEffect(f["name"], "intercept", tuple(f["items"]), on=tuple(on.pop(key, ())),
-                                            loadings="free"))
+                                            loadings="fixed" if ones else "free"))
         for key in on:
             raise UnsupportedMplusStatement(f"between-level regression of {key!r}: it has no random intercept "
                                             "(it is on WITHIN or its between variance is fixed at 0)")

@@ -24,7 +24,9 @@ def spec_to_mplus(spec: ModelSpec, data_file: str = "data.dat", names: list[str]
     ``names``: the data file's columns (NAMES); default the model's columns. ``estimates``:
     parameter name -> value, written as starting values (``*value``) of free parameters.
     """
-    w = _Writer(spec, estimates or {})
+    starts = dict(spec.analysis.get("start_values") or {})
+    starts.update(estimates or {})
+    w = _Writer(spec, starts)
     return w.text(data_file, names, title)
 
 
@@ -125,6 +127,15 @@ class _Writer:
             if ind.family == "normal" and ind.variance == "class-specific":
                 for k in range(1, self.k[cv] + 1):
                     self._add(wl, (cv, k), "VARIANCE", ind.name)
+        several = len(spec.class_variables) > 1
+        for ind in spec.indicators:  # an ordinal item shows its second threshold (binary otherwise)
+            if several and not any(ind.name in f.indicators for f in spec.factors):  # owner: its class sections
+                target = {"poisson": ind.name, "normal": ind.name, "nominal": f"{ind.name}#1"}.get(
+                    ind.family, f"{ind.name}$1")
+                for k in range(1, self.k[ind.class_variable] + 1):
+                    self._add(self._mean_level(ind.name), (ind.class_variable, k), "MEAN", target)
+            if ind.family == "ordinal":
+                self._add(self._mean_level(ind.name), None, "MEAN", f"{ind.name}$2")
         for f in spec.factors:
             cv = next(ind.class_variable for ind in spec.indicators if ind.name == f.indicators[0])
             if f.loadings == "fixed":
