@@ -613,6 +613,12 @@ class _Translator:
         if sec:
             self._check_owner(item, sec, st)
             self.mentioned[("thr", item)].add(sec[1])
+            for f in factor_of.values():
+                if item in f.indicators and f.mean == "class-specific":
+                    raise UnsupportedMplusStatement(
+                        f"{st.where()}: class-specific thresholds / means of {item!r}, an indicator of factor "
+                        f"{f.name} whose mean varies across classes, are not supported; fix the factor mean "
+                        f"with [{f.name}@0] in %OVERALL% for class-specific item parameters")
         fam = self.family[item]
         if fam in ("binary", "ordinal"):
             if not thr.isdigit():
