@@ -405,3 +405,69 @@ def test_mlmix_fit_reports_mplus_errors(tmp_path, capsys):
                                          "ANALYSIS: TYPE = MIXTURE;\n")
     assert main(["fit", str(tmp_path / "nodata.inp")]) == 2
     assert "d.dat" in capsys.readouterr().err
+
+
+def test_two_level_random_slope_and_between_regressions():
+    """TWOLEVEL RANDOM MIXTURE: ``s | y ON x`` with class-specific means [s], the random
+    intercept of y and s regressed on w, a random class-logit intercept regressed on w."""
+    text = """DATA: FILE = d.dat;
+VARIABLE: NAMES = y x w clus;
+  WITHIN = x; BETWEEN = w; CLUSTER = clus; CLASSES = c(2);
+ANALYSIS: TYPE = TWOLEVEL RANDOM MIXTURE; ALGORITHM = INTEGRATION;
+MODEL:
+%WITHIN%
+%OVERALL%
+s | y ON x;
+%c#1%
+y;
+%c#2%
+y;
+%BETWEEN%
+%OVERALL%
+y ON w;  s ON w;  c#1 ON w;
+c#1;
+%c#1%
+[y] [s];
+%c#2%
+[s];
+"""
+    spec = parse_mplus(text).spec
+    expected = ModelSpec(
+        class_variables=(ClassVariable("c", 2, random_intercept=True, covariates=("w",)),),
+        indicators=(Indicator("y", "normal", covariates=("x",)),), cluster="clus",
+        random_effects=(RandomEffect("y_b", "intercept", ("y",), on=("w",)),
+                        RandomEffect("s", "slope", ("y",), covariate="x", on=("w",))),
+        random_covariance="diagonal", analysis={"se": "mlr"})
+    assert canonical(spec) == canonical(expected)
+    assert canonical(parse_mplus(spec_to_mplus(spec, "d.dat")).spec) == canonical(expected)
+
+
+def test_within_class_on_between_class_and_partial_class_invariance():
+    """``c ON cb`` (eq 24); a slope and a variance named in class 1 only are equal over classes 2-3."""
+    text = """VARIABLE: NAMES = u1-u4 clus;
+  USEV = u1-u4; CATEGORICAL = u1-u4; BETWEEN = cb; CLUSTER = clus; CLASSES = cb(2) c(2);
+ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+MODEL: %BETWEEN%
+%OVERALL%
+c ON cb;
+"""
+    spec = parse_mplus(text).spec
+    assert [(cv.name, cv.level, cv.depends_on) for cv in spec.class_variables] == [
+        ("cb", "between", None), ("c", "within", "cb")]
+    assert {ind.class_variable for ind in spec.indicators} == {"c"} and not spec.random_effects
+    text = """VARIABLE: NAMES = y1-y3 x wt clus;
+  USEV = y1-y3 x; CLASSES = c(3); CLUSTER = clus;
+ANALYSIS: TYPE = COMPLEX MIXTURE;
+MODEL: %OVERALL%
+y1 ON x;
+%c#1%
+y1 ON x;
+y2;
+"""
+    spec = parse_mplus(text).spec
+    assert spec.cluster == "clus"
+    assert [ind.variance for ind in spec.indicators] == ["class-equal", "class-specific", "class-equal"]
+    assert sorted(map(sorted, spec.constraints.equal)) == [["var(y2)|c#2", "var(y2)|c#3"],
+                                                          ["y1 ON x|c#2", "y1 ON x|c#3"]]
+    with pytest.raises(UnsupportedMplusStatement, match="weights= is not supported in two-level"):
+        parse_mplus(text.replace("CLUSTER = clus;", "CLUSTER = clus; WEIGHT = wt;"))

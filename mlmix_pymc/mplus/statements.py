@@ -66,9 +66,10 @@ def parse_model_statement(st: Statement, class_command: str | None = None) -> Mo
         return ModelStatement("RANDOM", parse_list(left, where=where), parse_list(inner[0], where=where),
                               **common, extra={"covariate": parse_list(inner[2], where=where)})
     if text.startswith("["):
-        if not text.endswith("]"):
+        groups = re.findall(r"\[([^\[\]]*)\]", text)
+        if not text.endswith("]") or re.sub(r"\[[^\[\]]*\]", "", text).strip():
             raise MplusSyntaxError(f"line {st.line}: {st.text!r}: a mean / threshold list must be enclosed in [ ]")
-        return ModelStatement("MEAN", parse_list(text[1:-1], where=where), [], **common)
+        return ModelStatement("MEAN", parse_list(" ".join(groups), where=where), [], **common)
     parts = _KEYWORD.split(" " + text + " ")
     if len(parts) == 1:
         return ModelStatement("VARIANCE", parse_list(text, where=where), [], **common)
