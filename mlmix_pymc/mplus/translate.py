@@ -25,13 +25,12 @@ naming it and its line.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import MplusSyntaxError, SpecificationError, UnsupportedMplusStatement
 from ..spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
-from .options import AnalysisSettings, DataSettings, VariableSettings, read_analysis, read_data, read_variable
+from .options import AnalysisSettings, VariableSettings, read_analysis, read_data, read_variable
 from .reader import Command, read_commands
 from .statements import ModelStatement, parse_model_statement
 
@@ -728,5 +727,3 @@ def _merge(groups: list[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
         merged = [m for m in merged if m not in hit] + [new]
     return tuple(tuple(m) for m in merged)
 
-
-_NUMERIC = re.compile(r"^-?\d")

@@ -282,7 +282,6 @@ class _Writer:
 
     def _random_effect_statements(self) -> None:
         spec = self.spec
-        defaults = {f"{it}{RANDOM_INTERCEPT_SUFFIX}" for it in self.items}
         mplus_name = {}
         for e in spec.random_effects:
             if e.target == "intercept":
@@ -303,9 +302,6 @@ class _Writer:
                 mplus_name[e.name] = e.name
             if e.on:
                 self._add("BETWEEN", None, "ON", (mplus_name[e.name], tuple(e.on)))
-        for it, ind in self.items.items():  # normal items without a random intercept sit on WITHIN
-            pass
-        del defaults
         slopes = any(e.target == "slope" for e in spec.random_effects)
         default = "diagonal" if slopes else "full"
         latent = [mplus_name[e.name] for e in spec.random_effects]
