@@ -8,6 +8,7 @@ simulated parameters, or the log-likelihood of the equivalent hand-built model).
 """
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -339,13 +340,24 @@ def recovered(result, truth: dict, n_se: float = 4.0) -> dict:
     return off
 
 
-def fit_and_check(name, tmp_path, n=400):
+def fit_and_check(name, tmp_path, n=400, write_back=False):
+    """Fit the example on data simulated from TRUTH; check recovery and, with ``write_back``,
+    that ``result.to_mplus()`` reads back into the spec with the estimates as its starts."""
     path = simulate_example(name, tmp_path, n=n)
     model = mm.from_mplus(path)
     assert canonical(model.spec) == canonical(EXPECTED[name])
     result = model.fit(**model.spec.analysis, seed=3)
     assert result.converged
     assert recovered(result, TRUTH[name]) == {}
+    if write_back:
+        again = tmp_path / "again.inp"
+        again.write_text(result.to_mplus(data_file=path.with_suffix(".dat").name))
+        reread = mm.from_mplus(again)
+        starts = reread.spec.analysis.pop("start_values")
+        reread.spec.analysis.update({k: v for k, v in model.spec.analysis.items() if k == "start_values"})
+        assert canonical(reread.spec) == canonical(model.spec)
+        assert reread.loglik(starts, **{k: v for k, v in model.spec.analysis.items()
+                                        if k in ("integration", "points")}) == pytest.approx(result.loglik, abs=1e-3)
 
 
 @pytest.mark.parametrize("name", FAST_FITS)
@@ -386,15 +398,18 @@ def test_lta_example_fit_equals_the_constructor_fit(tmp_path):
 @pytest.mark.parametrize("name", SLOW_FITS)
 def test_other_examples_fit_and_recover(name, tmp_path):
     """The ordinal, mixed-family, confirmatory, factor-mixture and two-level examples."""
-    fit_and_check(name, tmp_path, n=600 if name.startswith("ex10") else 500)
+    fit_and_check(name, tmp_path, n=600 if name.startswith("ex10") else 500, write_back=True)
 
 
-def test_mlmix_fit_mplus_input_and_result_to_mplus(tmp_path, capsys):
-    """``mlmix fit model.inp`` fits the input; ``result.to_mplus()`` writes an input that reads
-    back into the same spec, with the estimates as starting values."""
+def test_mlmix_fit_mplus_input_and_result_to_mplus(tmp_path, capsys, monkeypatch):
+    """``mlmix fit model.inp`` fits the input (its DATA FILE relative to the input's folder, not
+    to the working directory); ``result.to_mplus()`` writes an input that reads back into the
+    same spec, with the estimates as starting values."""
     path = simulate_example("ex7_3_lca_binary", tmp_path)
-    assert main(["fit", str(path), "--json", str(tmp_path / "fit.json")]) == 0
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["fit", f"{tmp_path.name}/{path.name}", "--json", str(tmp_path / "fit.json")]) == 0
     assert "Loglikelihood" in capsys.readouterr().out
+    assert json.loads((tmp_path / "fit.json").read_text())["n_params"] == 9
     model = mm.from_mplus(path)
     result = model.fit(**model.spec.analysis, seed=3)
     text = result.to_mplus(data_file=path.with_suffix(".dat").name)

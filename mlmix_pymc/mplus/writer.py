@@ -84,6 +84,9 @@ class _Writer:
             return (self._within(), section, "BY", (by.group(1), by.group(2)))
         var = re.fullmatch(r"var\((.+)\)", body)
         if var:
+            item = self.items.get(var.group(1))
+            if item is not None and item.variance == "class-equal":
+                section = None  # named in a class section it would become class-specific
             return (self._within(), section, "VARIANCE", var.group(1))
         mean = re.fullmatch(r"\[(.+)\]", body)
         if mean:
@@ -268,6 +271,7 @@ class _Writer:
         self._random_effect_statements()
         levels = ["WITHIN", "BETWEEN"] if self.two_level else [None]
         out: list[str] = []
+        by_command = len(spec.class_variables) > 1 and not self.two_level  # MODEL c1: / MODEL c2: sections
         for level in levels:
             if level:
                 out.append(f"%{level}%")
@@ -276,6 +280,8 @@ class _Writer:
                 keys = [key for key in self.order if key[0] == level and key[1] == section]
                 if not keys and section is not None:
                     continue
+                if by_command and section is not None and section[1] == 1:
+                    out.append(f"MODEL {section[0]}:")
                 out.append("%OVERALL%" if section is None else f"%{section[0]}#{section[1]}%")
                 out.extend("  " + self._statement(key) for key in keys)
         return out
