@@ -499,3 +499,18 @@ y2;
                                                           ["y1 ON x|c#2", "y1 ON x|c#3"]]
     with pytest.raises(UnsupportedMplusStatement, match="weights= is not supported in two-level"):
         parse_mplus(text.replace("CLUSTER = clus;", "CLUSTER = clus; WEIGHT = wt;"))
+
+
+def test_between_factor_and_categorical_random_intercept():
+    text = """VARIABLE: NAMES = u1-u4 clus; USEV = u1-u4; CATEGORICAL = u1-u4; CLASSES = c(2); CLUSTER = clus;
+ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+MODEL: %BETWEEN% %OVERALL%
+fb BY u1-u3; u1-u3@0;
+u4;
+"""
+    spec = parse_mplus(text).spec
+    assert spec.random_effects == (RandomEffect("u4_b", "intercept", ("u4",)),
+                                   RandomEffect("fb", "intercept", ("u1", "u2", "u3"), loadings="free"))
+    assert canonical(parse_mplus(spec_to_mplus(spec, "d.dat")).spec) == canonical(spec)
+    with pytest.raises(UnsupportedMplusStatement, match="'u1' of a between-level factor needs .* add 'u1@0;'"):
+        parse_mplus(text.replace("u1-u3@0;", ""))
