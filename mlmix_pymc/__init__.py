@@ -26,6 +26,7 @@ from .montecarlo import MonteCarloResult, montecarlo
 from .posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
 from .stepwise import StepwiseResult, three_step, two_step
+from .mplus import from_mplus, read_mplus
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
 from .bayes_api import add_log_likelihood, align_draws, parameter_draws, parameter_table  # noqa: E402
 from .compare import compare_ml_bayes  # noqa: E402
@@ -45,3 +46,4 @@ __all__ = [
 ]
 __all__ += ["gom"]  # public since the grade-of-membership models; listed for the API reference
 from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imported on first use)
+__all__ += ["from_mplus", "read_mplus"]

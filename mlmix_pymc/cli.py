@@ -2,6 +2,7 @@
 
     mlmix fit SPEC.yaml [--json OUT]   fit the model of a YAML/JSON spec (its ``data`` CSV is
                                        read relative to the spec file) and print the summary
+    mlmix fit MODEL.inp [--json OUT]   the same for an Mplus mixture input (docs/mplus.md)
     mlmix demo [--json OUT]            fit the embedded LSAT example (2-class LCA)
 
 Both take ``--save-probabilities FILE`` (posterior class probabilities and the most likely
@@ -25,7 +26,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mlmix", description="Multilevel mixture models (mlmix_pymc)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_fit = sub.add_parser("fit", help="fit the model described by a YAML or JSON spec")
-    p_fit.add_argument("spec", help="spec file (.yaml/.yml/.json) naming its CSV under 'data'")
+    p_fit.add_argument("spec", help="spec file (.yaml/.yml/.json) naming its CSV under 'data', or an Mplus input (.inp)")
     p_fit.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p_demo = sub.add_parser("demo", help="fit the embedded example data set (LSAT, 2-class LCA)")
     p_demo.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
@@ -73,6 +74,8 @@ def run_spec_file(path: str | Path):
     from .spec import ModelSpec
 
     path = Path(path)
+    if path.suffix.lower() == ".inp":
+        return run_mplus_file(path)
     spec = ModelSpec.from_file(path)
     if not spec.data:
         raise SpecificationError(f"spec {str(path)!r} has no 'data' entry naming its CSV file")
@@ -82,6 +85,14 @@ def run_spec_file(path: str | Path):
     if not csv.exists():
         raise SpecificationError(f"data file {str(csv)!r} named in spec {str(path)!r} does not exist")
     return fit_spec(spec, read_csv(csv))
+
+
+def run_mplus_file(path: Path):
+    """Fit the mixture model of an Mplus input; its DATA FILE is read relative to the input."""
+    from .mplus import from_mplus
+
+    model = from_mplus(path)
+    return fit_spec(model.spec, model.frame)
 
 
 def read_csv(csv: Path):

@@ -19,3 +19,12 @@ class DataError(MlmixError):
 
 class EstimationError(MlmixError):
     """Estimation could not proceed (for example every random start failed)."""
+
+
+class MplusSyntaxError(SpecificationError):
+    """An Mplus input file (``.inp``) cannot be read: a malformed statement, an unknown
+    variable or option; the message names the statement and its line number."""
+
+
+class UnsupportedMplusStatement(MplusSyntaxError):
+    """A well-formed Mplus statement that mlmix_pymc cannot fit (named, with its line number)."""

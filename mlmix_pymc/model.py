@@ -272,6 +272,12 @@ class Model:
         return sample(self, draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, seed=seed,
                       **options)
 
+    def to_mplus(self, data_file: str = "data.dat") -> str:
+        """An Mplus input for this model (``mplus/writer.py``); ``mm.from_mplus`` reads it back."""
+        from .mplus import model_to_mplus
+
+        return model_to_mplus(self, data_file)
+
     def __repr__(self):
         cvs = ", ".join(f"{cv.name}({cv.n_classes})" for cv in self.spec.class_variables)
         return f"<Model classes={cvs} indicators={len(self.spec.indicators)} n={self.data.n_obs} free={self.n_free}>"

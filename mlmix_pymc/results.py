@@ -541,6 +541,12 @@ class MLResult:
 
         return result_from_json(text)
 
+    def to_mplus(self, data_file: str = "data.dat") -> str:
+        """An equivalent Mplus input (``mplus/writer.py``) with the estimates as starting values."""
+        from .mplus import result_to_mplus
+
+        return result_to_mplus(self, data_file)
+
     def save(self, path):
         """Write the result (spec, data, estimates, tables) to a JSON file; ``mm.load_result(path)`` reads it."""
         from .persistence import save_result
