@@ -165,10 +165,11 @@ def _mean_rows(result, class_var):
 
 def _phi_draws(result, idata) -> np.ndarray:
     """(draws, n_phi) posterior draws of ``phi`` matching ``result``'s parameters (thinned evenly)."""
+    from .bayes_api import parameter_draws
     from .compare import _check_same_model
 
     _check_same_model(result, idata)
-    phi = idata.posterior["phi"].values
+    phi = parameter_draws(idata).values
     draws = phi.reshape(-1, phi.shape[-1])
     if len(draws) > MAX_BAND_DRAWS:
         draws = draws[np.linspace(0, len(draws) - 1, MAX_BAND_DRAWS).astype(int)]

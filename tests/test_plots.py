@@ -83,12 +83,16 @@ def test_profile_posterior_bands_are_quantiles_of_the_draws(lta_result, tmp_path
     band the 2.5% / 97.5% quantiles of P(u1 = 1 | c1#k) = expit(-tau) (the logit threshold, eq 1)."""
     import arviz as az
 
-    names = lta_result.structure.layout.names
+    from mlmix_pymc.estimate.bayes import _variables, structured_posterior
+    from mlmix_pymc.estimate.bayes_layout import store_map
+
+    model, layout = lta_result.model, lta_result.structure.layout
+    names = layout.names
     rng = np.random.default_rng(0)
-    free = ~lta_result.structure.layout.fixed_mask
-    draws = np.tile(lta_result.phi, (2, 50, 1))
-    draws[..., free] += rng.normal(scale=0.2, size=(2, 50, free.sum()))
-    idata = az.from_dict(posterior={"phi": draws}, coords={"parameter": names}, dims={"phi": ["parameter"]})
+    theta = np.asarray(lta_result.theta) + rng.normal(scale=0.2, size=(2, 50, len(lta_result.theta)))
+    draws = layout.natural(theta.reshape(100, -1)).reshape(2, 50, -1)
+    idata = az.InferenceData(posterior=structured_posterior(model, theta))  # as Model.sample lays it out
+    store_map(idata, model.structure, _variables(model))
     ax = plots.profile(lta_result, idata=idata)
     for k, line in enumerate(ax.get_lines()):
         tau = draws[..., names.index(f"u1$1|c1#{k + 1}")].ravel()
