@@ -72,7 +72,9 @@ def test_weighted_mlr_equals_numpy_sandwich(data, weighted_fit):
     scores = np.column_stack([(_numpy_rows(theta + e, y) - _numpy_rows(theta - e, y)) / (2 * h) for e in eye])
     grad = (lambda t: w @ np.column_stack([(_numpy_rows(t + e, y) - _numpy_rows(t - e, y)) / (2 * h)
                                             for e in eye]))
-    hess = np.column_stack([(grad(theta + e) - grad(theta - e)) / (2 * h) for e in eye])
+    # the outer difference with a larger step: its round-off (error of grad / step) stays ~1e-6 relative
+    outer = np.eye(len(theta)) * 1e-3
+    hess = np.column_stack([(grad(theta + e) - grad(theta - e)) / 2e-3 for e in outer])
     inv = np.linalg.inv(-(hess + hess.T) / 2)
     meat = (scores * w[:, None] ** 2).T @ scores  # sum_i w_i^2 s_i s_i'
     se = np.sqrt(np.diag(inv @ meat @ inv))
