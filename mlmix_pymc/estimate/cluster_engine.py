@@ -95,7 +95,7 @@ class ClusterFunctions:
             dl/dtheta = dl/dtheta|_z - u' dg/dtheta,   u = H^{-1} dl/dz   (held constant),
 
         one reverse pass through the third derivatives of the graph instead of 2 n_free + 1
-        Laplace evaluations by central differences. Returns (total, gradient, cluster_loglik).
+        Laplace evaluations by central differences. Returns (total, gradient).
         """
         if self._laplace is None:
             self._laplace = self._compile_laplace(dim)
@@ -119,7 +119,7 @@ class ClusterFunctions:
         d_total_dz = pytensor.grad(total, z)[:, :, 0]
         u = zero_grad(_solve_small(hess, d_total_dz, dim))
         grad = pytensor.grad(total - (u * g).sum(), inputs.theta)
-        return pytensor.function(inputs.as_list(), [total, grad, cluster_loglik], on_unused_input="ignore")
+        return pytensor.function(inputs.as_list(), [total, grad], on_unused_input="ignore")
 
 
 def _log_det_spd(a, dim: int):

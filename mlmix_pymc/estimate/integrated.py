@@ -51,6 +51,15 @@ def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
     return np.array(out)
 
 
+def _summed(calls) -> tuple[float, np.ndarray]:
+    """Log-likelihood and gradient added over the chunks' ``(loglik, grad)`` calls."""
+    total, grad = 0.0, 0.0
+    for ll, g in calls:
+        total += float(ll)
+        grad = grad + np.asarray(g)
+    return total, np.asarray(grad)
+
+
 def _check_points(points) -> int:
     if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
         raise SpecificationError(f"points must be a positive integer, got {points!r}")
@@ -121,11 +130,7 @@ class IntegratedObjective:
         self.adapt_now(theta)  # the modes at theta (warm-started from the last ones)
         if not self.laplace:  # the mode search failed: fixed Gauss-Hermite from now on
             return self._fixed_nodes_loglik_grad(theta)
-        total, grad = 0.0, 0.0
-        for ll, g, _ in self._laplace_calls(theta):
-            total += float(ll)
-            grad = grad + np.asarray(g)
-        return total, np.asarray(grad)
+        return _summed(self._laplace_calls(theta))
 
     def _laplace_central_loglik_grad(self, theta):
         mean = self._mean
@@ -145,12 +150,7 @@ class IntegratedObjective:
             yield self._call(fn, theta, chunk, modes, zero_logq)
 
     def _fixed_nodes_loglik_grad(self, theta):
-        total, grad = 0.0, 0.0
-        for chunk in self._chunks:
-            ll, g = self._call(self.functions.value_grad, theta, chunk)
-            total += float(ll)
-            grad = grad + np.asarray(g)
-        return total, np.asarray(grad)
+        return _summed(self._call(self.functions.value_grad, theta, chunk) for chunk in self._chunks)
 
     def loglik(self, theta: np.ndarray) -> float:
         """Total log-likelihood at ``theta`` (current nodes; Laplace: the modes at ``theta``)."""
@@ -277,14 +277,12 @@ class IntegratedObjective:
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per-cluster scores d log L_j / d theta, shape (J, n_free) (clustered MLR)."""
         theta = np.asarray(theta, dtype=float)
+        out = np.empty((self.n_clusters, len(theta)))
         if self.laplace:  # exact per-cluster gradients of the Laplace log-likelihoods
             self.adapt_now(theta)
-        out = np.empty((self.n_clusters, len(theta)))
-        if self.laplace:
             for j in range(self.n_clusters):
                 out[j] = next(self._laplace_calls(theta, [self.cluster_chunk(j, j + 1)]))[1]
             return out
-        out = np.empty((self.n_clusters, len(theta)))
         for j in range(self.n_clusters):
             out[j] = self._call(self.functions.value_grad, theta, self.cluster_chunk(j, j + 1))[1]
         return out
