@@ -149,15 +149,23 @@ def _solve_small(a, b, dim: int):
 
 @dataclass(frozen=True)
 class Chunk:
-    """Numpy inputs of one chunk of whole clusters (rows sorted by cluster)."""
+    """Numpy inputs of one chunk of whole clusters in the padded layout (``graph/cluster_likelihood.py``).
+
+    Cluster ``clusters[j]`` owns padded rows j*m .. j*m + m - 1, m its chunk's largest cluster
+    size; padding rows repeat the cluster's last row and are masked out.
+    """
 
     clusters: np.ndarray  # global cluster numbers in this chunk
-    arrays: list  # group data..., covariates, row_cluster (local), first_row (local)
-    rows: np.ndarray  # positions of the chunk's rows in the model's row order
+    arrays: list  # group data..., covariates, row_mask, first_row (local): the graph's data inputs
+    rows: np.ndarray  # positions in the model's row order of the chunk's real rows
+    real: np.ndarray  # (J*m,) bool: which padded rows are real, in the order of ``rows``
 
 
 class ClusterData:
     """The model's rows sorted by cluster; chunks of whole clusters as graph inputs."""
+
+    # a chunk's largest cluster is at most this many times its smallest (bounds the padding)
+    SIZE_RATIO = 1.25
 
     def __init__(self, structure: GraphStructure):
         self.structure = structure
@@ -165,24 +173,37 @@ class ClusterData:
         self.order = np.argsort(codes, kind="stable")
         self.n_clusters = int(codes.max()) + 1 if codes.size else 0
         self.starts = np.searchsorted(codes[self.order], np.arange(self.n_clusters + 1))
+        self.sizes = np.diff(self.starts)
+
+    def chunk_of(self, clusters) -> Chunk:
+        """The graph inputs of the given clusters (global numbers), padded to the largest."""
+        st = self.structure
+        clusters = np.asarray(clusters, dtype=np.int64)
+        sizes = self.sizes[clusters]
+        size = int(sizes.max())
+        offset = np.minimum(np.arange(size)[None, :], sizes[:, None] - 1)  # padding repeats the last row
+        padded = self.order[self.starts[clusters][:, None] + offset].ravel()
+        real = (np.arange(size)[None, :] < sizes[:, None]).ravel()
+        first_row = np.arange(len(clusters), dtype=np.int64) * size
+        arrays = [g.data[padded] for g in st.groups] + [st.covariates[padded], real.astype(float), first_row]
+        return Chunk(clusters, arrays, padded[real], real)
 
     def cluster_chunk(self, first: int, last: int) -> Chunk:
         """The graph inputs of clusters ``first..last-1``."""
-        st = self.structure
-        rows = self.order[self.starts[first]:self.starts[last]]
-        local = st.cluster_codes[rows] - first
-        first_row = self.starts[first:last] - self.starts[first]
-        arrays = [g.data[rows] for g in st.groups] + [st.covariates[rows], local.astype(np.int64),
-                                                      first_row.astype(np.int64)]
-        return Chunk(np.arange(first, last), arrays, rows)
+        return self.chunk_of(np.arange(first, last))
 
-    def chunks(self, max_rows: int) -> list[Chunk]:
-        """Consecutive chunks of whole clusters with at most ``max_rows`` rows (one cluster at least)."""
-        starts, out, first = self.starts, [], 0
-        while first < self.n_clusters:
-            last = first + 1
-            while last < self.n_clusters and starts[last + 1] - starts[first] <= max_rows:
-                last += 1
-            out.append(self.cluster_chunk(first, last))
-            first = last
+    def chunks(self, max_rows: int, size_ratio: float | None = None) -> list[Chunk]:
+        """Chunks of whole clusters of similar size (sorted by size, the largest at most
+        ``size_ratio`` times the smallest) with at most ``max_rows`` padded rows (one cluster at least)."""
+        ratio = self.SIZE_RATIO if size_ratio is None else size_ratio
+        by_size = np.argsort(self.sizes, kind="stable")
+        out, members = [], []
+        for j in by_size:
+            size = self.sizes[j]  # the largest so far: clusters come in increasing size
+            if members and ((len(members) + 1) * size > max_rows or size > ratio * self.sizes[members[0]]):
+                out.append(self.chunk_of(members))
+                members = []
+            members.append(j)
+        if members:
+            out.append(self.chunk_of(members))
         return out

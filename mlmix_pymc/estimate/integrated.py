@@ -175,8 +175,8 @@ class IntegratedObjective:
             out["node_terms"][:, c] = terms
             out["d_log_prior"][c] = dprior
             out["d_log_post"][c] = dpost
-            out["class_post"][:, chunk.rows] = cpost
-            out["class_prior"][:, chunk.rows] = cprior
+            out["class_post"][:, chunk.rows] = cpost[:, chunk.real]
+            out["class_prior"][:, chunk.rows] = cprior[:, chunk.real]
         return out
 
     def class_probabilities(self, theta: np.ndarray):
@@ -211,21 +211,24 @@ class IntegratedObjective:
 
         from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, log_std_normal
 
-        chunk = self.cluster_chunk(0, self.n_clusters)
-        data = [pt.as_tensor_variable(a) for a in chunk.arrays]
-        n_groups = len(self.structure.groups)
-        if z is not None and self.dim:
-            nodes = pt.broadcast_to(z[None, :, None, :], (self.n_between, self.n_clusters, 1, self.dim))
-            logq = -log_std_normal(nodes)  # the node's own density is z's prior
-        else:
-            if self.adapts:
-                if ml_theta is None:
-                    raise SpecificationError("integration='adaptive' in the Bayesian model needs the ML "
-                                             "result (ml_result=) to place its nodes")
-                self.adapt(ml_theta)
-            nodes, logq = pt.as_tensor_variable(self.nodes), pt.as_tensor_variable(self.logq)
-        inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
-        return build_cluster_loglik(self.structure, inputs, self.unit_rule).total
+        if (z is None or not self.dim) and self.adapts:
+            if ml_theta is None:
+                raise SpecificationError("integration='adaptive' in the Bayesian model needs the ML "
+                                         "result (ml_result=) to place its nodes")
+            self.adapt(ml_theta)
+        n_groups, total = len(self.structure.groups), 0.0
+        # one graph per group of similar cluster sizes (a few: the padding stays under 2x)
+        for chunk in self.data.chunks(len(self.structure.cluster_codes) * 2, size_ratio=2.0):
+            c = chunk.clusters
+            data = [pt.as_tensor_variable(a) for a in chunk.arrays]
+            if z is not None and self.dim:
+                nodes = pt.broadcast_to(z[c][None, :, None, :], (self.n_between, len(c), 1, self.dim))
+                logq = -log_std_normal(nodes)  # the node's own density is z's prior
+            else:
+                nodes, logq = pt.as_tensor_variable(self.nodes[:, c]), pt.as_tensor_variable(self.logq[:, c])
+            inputs = ClusterInputs(theta, data[:n_groups], *data[n_groups:], nodes, logq)
+            total = total + build_cluster_loglik(self.structure, inputs, self.unit_rule).total
+        return total
 
     # ------------------------------------------------------------ node placement
     def adapt(self, theta: np.ndarray, max_rounds: int = 30, tol: float = 1e-6) -> None:

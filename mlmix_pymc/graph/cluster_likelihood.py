@@ -18,6 +18,16 @@ The row level is the unit level of ``unit.py`` (shared with single-level models,
 are its degenerate case); this module adds the node axis Q, the per-cluster sums and the
 sum over D. Data enter
 as symbolic inputs, so one compiled function serves any chunk of clusters.
+
+Rows come in a padded cluster layout: a chunk of J clusters holds J x m rows, cluster
+j's rows at j*m .. j*m + m - 1, padding rows (copies of a real row) masked out. A per-cluster
+quantity reaches its rows by a broadcast and per-row terms reach their cluster by a
+reshape and a sum (``_to_rows`` / ``_sum_rows``), not by gathers and scatters, whose
+gradients (advanced increments) cost more than the rest of the graph. Class variables
+without covariates get their logit table and softmax once per cluster and node, not once
+per row (``unit_log_terms``' ``b_clusters``), and where the items do not depend on the
+node, the sum over classes is a product sum with no exponential per row and node
+(``mixture_by_products``).
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import pytensor.tensor as pt
 from ..families import LOG_2PI
 from ..integration import QuadratureRule
 from .structure import GraphStructure
-from .unit import class_logits, unit_log_joint
+from .unit import UnitTerms, class_logits, unit_log_terms
 
 @dataclass
 class ClusterInputs:
@@ -39,7 +49,7 @@ class ClusterInputs:
     theta: object  # (n_free,)
     group_data: list  # per measurement group: (n, ...) data matrix
     covariates: object  # (n, q)
-    row_cluster: object  # (n,) int: cluster of each row, 0..J-1 within the chunk
+    row_mask: object  # (n,) 1 for a real row, 0 for padding (n = J x m, ``ClusterData``)
     first_row: object  # (J,) int: a row of each cluster (cluster covariates)
     nodes: object  # (M, J, Q, dim) standard-normal nodes per between class
     logq: object  # (M, J, Q) log weights without the N(0, I) density
@@ -48,12 +58,12 @@ class ClusterInputs:
     def create(cls, structure: GraphStructure) -> "ClusterInputs":
         """Fresh symbolic variables matching ``structure``."""
         return cls(pt.vector("theta"), [pt.matrix(f"data_{i}") for i in range(len(structure.groups))],
-                   pt.matrix("covariates"), pt.lvector("row_cluster"), pt.lvector("first_row"),
+                   pt.matrix("covariates"), pt.vector("row_mask"), pt.lvector("first_row"),
                    pt.tensor4("nodes"), pt.tensor3("logq"))
 
     def as_list(self) -> list:
         """Inputs in the order the compiled functions take them (theta first)."""
-        return [self.theta, *self.group_data, self.covariates, self.row_cluster, self.first_row, self.nodes,
+        return [self.theta, *self.group_data, self.covariates, self.row_mask, self.first_row, self.nodes,
                 self.logq]
 
 
@@ -96,6 +106,78 @@ def random_effect_values(structure: GraphStructure, phi, group: int, z, x_cluste
     return pt.stack(effects, axis=-1)
 
 
+def _to_rows(per_cluster, n_clusters, size):
+    """(J, ...) per cluster -> (J*m, ...) on the padded rows: a broadcast (its gradient a sum)."""
+    rest = tuple(per_cluster.shape[i] for i in range(1, per_cluster.ndim))
+    spread = pt.broadcast_to(per_cluster[:, None], (n_clusters, size, *rest))
+    return spread.reshape((n_clusters * size, *rest))
+
+
+def _sum_rows(per_row, mask, n_clusters, size):
+    """(J*m, ...) per padded row -> (J, ...) summed over each cluster's real rows."""
+    rest = tuple(per_row.shape[i] for i in range(1, per_row.ndim))
+    real = mask.reshape((-1,) + (1,) * (per_row.ndim - 1)) > 0
+    return pt.switch(real, per_row, 0.0).reshape((n_clusters, size, *rest)).sum(axis=1)
+
+
+def logsumexp_classes(log_joint, n_classes: int):
+    """logsumexp over the last axis (the joint classes, ``n_classes`` of them, few).
+
+    Written out class by class so that PyTensor fuses it into one elementwise loop over
+    (rows, nodes): a reduction over a short trailing axis is several strided passes
+    otherwise. The shift m is held out of the gradient (its derivative is exactly 0), so
+    the backward pass reuses the forward exponentials.
+    """
+    from pytensor.gradient import zero_grad
+
+    if n_classes == 1:
+        return log_joint[..., 0]
+    if n_classes > 16:
+        return pt.logsumexp(log_joint, axis=-1)
+    parts = [log_joint[..., k] for k in range(n_classes)]
+    shift = parts[0]
+    for part in parts[1:]:
+        shift = pt.maximum(shift, part)
+    shift = zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))  # all -inf: log(0) = -inf below
+    total = pt.exp(parts[0] - shift)
+    for part in parts[1:]:
+        total = total + pt.exp(part - shift)
+    return shift + pt.log(total)
+
+
+def mixture_by_products(cluster_prior, log_f, n_clusters, size, n_classes: int):
+    """log sum_j P(j | b_q) f(y_i | j) per row and node, (n, Q), from a per-cluster prior.
+
+    ``cluster_prior`` (J, Q, K) is log P(j | cluster, node), ``log_f`` (n, 1, K) does not
+    depend on the node. With s_i = max_j log f(y_i | j) the value is
+    s_i + log sum_j exp(prior_cqj) exp(log f_ij - s_i): exponentials once per cluster and
+    node and once per row, multiply-adds on the (rows, nodes) grid. Equal to the log-space
+    sum in double precision unless at a node every class that fits row i has a prior
+    probability below ~1e-308 (that row's value there underflows to -inf).
+    """
+    from pytensor.gradient import zero_grad
+
+    log_f = log_f[:, 0, :]  # (n, K)
+    shift = log_f.max(axis=-1)
+    shift = zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))  # its derivative is exactly 0
+    fit = pt.exp(log_f - shift[:, None]).reshape((n_clusters, size, n_classes))  # (J, m, K)
+    prob = pt.exp(cluster_prior)  # (J, Q, K)
+    total = prob[:, None, :, 0] * fit[:, :, None, 0]
+    for k in range(1, n_classes):
+        total = total + prob[:, None, :, k] * fit[:, :, None, k]  # (J, m, Q)
+    return pt.log(total).reshape((n_clusters * size, -1)) + shift[:, None]
+
+
+def _within_loglik(parts: UnitTerms, log_joint, n_classes: int, n_clusters, size):
+    """log P(y_i | b_q, d) per row and node: by products where the prior is per cluster and
+    the items do not depend on the node (``mixture_by_products``), else in log space."""
+    by_products = (parts.row_prior is None and parts.cluster_prior is not None and 1 < n_classes <= 16
+                   and parts.log_f.type.shape[1] == 1 and parts.log_f.type.shape[0] != 1)
+    if by_products:
+        return mixture_by_products(parts.cluster_prior, parts.log_f, n_clusters, size, n_classes)
+    return logsumexp_classes(log_joint, n_classes)
+
+
 def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
                          rule: QuadratureRule | None = None) -> ClusterTerms:
     """Symbolic per-cluster log-likelihood of one chunk of clusters.
@@ -107,6 +189,11 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
     x = inputs.covariates
     x_cluster = x[inputs.first_row]
     n_rows, n_clusters = x.shape[0], inputs.first_row.shape[0]
+    size = n_rows // n_clusters  # m, rows per cluster in the padded layout
+
+    def to_rows(per_cluster):
+        return _to_rows(per_cluster, n_clusters, size)
+
     between = structure.between
     n_between = between.n_classes if between is not None else 1
     bm = structure.between_model
@@ -122,23 +209,30 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
         n_nodes = z.shape[1]
         if bm is not None and bm.dim:
             group = d if bm.n_groups > 1 else 0
-            b_rows = random_effect_values(structure, phi, group, z, x_cluster)[inputs.row_cluster]
+            b_clusters = random_effect_values(structure, phi, group, z, x_cluster)  # (J, Q, dim)
+            b_rows = to_rows(b_clusters)
         else:
-            b_rows = None
-        log_joint, log_prior, row_extra = unit_log_joint(structure, phi, inputs.group_data, False, x, b_rows, d,
-                                                         rule)  # (n|1, Q|1, Jw)
-        within_ll = pt.logsumexp(log_joint, axis=-1)
+            b_rows = b_clusters = None
+        parts = unit_log_terms(structure, phi, inputs.group_data, False, x, b_rows, d, rule,
+                               b_clusters)
+        log_prior = parts.row_prior
+        if parts.cluster_prior is not None:
+            on_rows = to_rows(parts.cluster_prior)
+            log_prior = on_rows if log_prior is None else log_prior + on_rows
+        log_joint, row_extra = log_prior + parts.log_f, parts.between_term  # (n|1, Q|1, Jw)
+        n_classes = structure.n_joint if structure.within_vars else 1
+        within_ll = _within_loglik(parts, log_joint, n_classes, n_clusters, size)
         row_ll = pt.broadcast_to(within_ll + row_extra, (n_rows, n_nodes))
-        summed = pt.inc_subtensor(pt.zeros((n_clusters, n_nodes))[inputs.row_cluster], row_ll)
+        summed = _sum_rows(row_ll, inputs.row_mask, n_clusters, size)
         terms = inputs.logq[d] + log_std_normal(z) + summed  # (J, Q)
         ell_d = pt.logsumexp(terms, axis=1)
         node_terms.append(terms)
         cluster_given_d.append(ell_d)
         # class probabilities given D = d: average over the nodes' posterior (or prior) weights
         within_post = pt.exp(log_joint - within_ll[..., None])
-        node_post = pt.exp(terms - ell_d[:, None])[inputs.row_cluster]  # (n, Q)
+        node_post = to_rows(pt.exp(terms - ell_d[:, None]))  # (n, Q)
         class_post.append(pt.sum(node_post[:, :, None] * within_post, axis=1))
-        node_prior = pt.exp(inputs.logq[d] + log_std_normal(z))[inputs.row_cluster]
+        node_prior = to_rows(pt.exp(inputs.logq[d] + log_std_normal(z)))
         class_prior.append(pt.sum(node_prior[:, :, None] * pt.exp(log_prior), axis=1)
                            / pt.sum(node_prior, axis=1)[:, None])
     ell_jd = pt.stack(cluster_given_d, axis=1)  # (J, M)

@@ -192,29 +192,62 @@ def within_log_prior(structure: GraphStructure, phi, cv, logits, d: int | None =
     return on_joint(pt.special.log_softmax(table, axis=-1), jm)
 
 
+@dataclass(frozen=True)
+class UnitTerms:
+    """The parts of log P(joint class, y_i | b, d) (``unit_log_terms``)."""
+
+    row_prior: object  # (n|1, Q|1, J) log prior of the class variables that need the rows, or None
+    cluster_prior: object  # (J_clusters, Q, J) log prior of those that need only the cluster, or None
+    log_f: object  # (n|1, Q|1, J) log f(y_i | joint class, b, d)
+    between_term: object  # (n|1, Q|1) or 0.0: log f of the items measuring the between class at d
+
+
+def unit_log_terms(structure: GraphStructure, phi, group_data, per_row: bool, x=None, b_rows=None,
+                   d: int | None = None, rule: QuadratureRule | None = None, b_clusters=None) -> UnitTerms:
+    """log P(joint class | x, b, d) and log f(y | joint class, b, d) of every row, apart.
+
+    ``b_clusters`` (two-level graphs): the random effects per cluster (J, Q, dim); a class
+    variable without covariates then gets its prior (eq 10, 15) once per cluster and node
+    (``cluster_prior``), not once per row.
+    """
+    logf = measurement_terms(structure, phi, group_data, per_row, x, b_rows, rule)
+    between = structure.between
+    row_prior, cluster_prior, log_f = None, None, None
+    for cv in structure.within_vars:
+        logits = class_logits(structure, phi, cv, per_row, x)
+        if b_clusters is not None and cv.random_intercept and not cv.covariates and not per_row:
+            prior = within_log_prior(structure, phi, cv, logits, d, b_clusters)
+            cluster_prior = prior if cluster_prior is None else cluster_prior + prior
+        else:
+            prior = within_log_prior(structure, phi, cv, logits, d, b_rows)
+            row_prior = prior if row_prior is None else row_prior + prior
+        if cv.name in logf:
+            term = on_joint(logf[cv.name], structure.joint_map[cv.name])
+            log_f = term if log_f is None else log_f + term
+    if row_prior is None and cluster_prior is None:  # no within-level class variable (a between-level class only)
+        row_prior = pt.zeros((1, 1, 1))
+    if log_f is None:
+        log_f = pt.zeros((1, 1, 1))
+    between_term = logf[between.name][:, :, d] if between is not None and between.name in logf else 0.0
+    return UnitTerms(row_prior, cluster_prior, log_f, between_term)
+
+
 def unit_log_joint(structure: GraphStructure, phi, group_data, per_row: bool, x=None, b_rows=None,
-                   d: int | None = None, rule: QuadratureRule | None = None):
+                   d: int | None = None, rule: QuadratureRule | None = None, cluster_effects=None):
     """log P(joint class, y_i | b, d) (n|1, Q|1, J), its log prior part and the D-item term.
 
     Returns ``(log_joint, log_prior, between_term)``; ``between_term`` (n|1, Q|1) is the log
     density of items measuring the between class variable at class ``d`` (0 without D).
+    ``cluster_effects``: ``(b_clusters, to_rows)``, the random effects per cluster and the map
+    of a per-cluster tensor onto the rows (``unit_log_terms``).
     """
-    logf = measurement_terms(structure, phi, group_data, per_row, x, b_rows, rule)
-    between = structure.between
-    log_prior, log_f = None, None
-    for cv in structure.within_vars:
-        logits = class_logits(structure, phi, cv, per_row, x)
-        prior = within_log_prior(structure, phi, cv, logits, d, b_rows)
-        log_prior = prior if log_prior is None else log_prior + prior
-        if cv.name in logf:
-            term = on_joint(logf[cv.name], structure.joint_map[cv.name])
-            log_f = term if log_f is None else log_f + term
-    if log_prior is None:  # no within-level class variable (a between-level class only)
-        log_prior = pt.zeros((1, 1, 1))
-    if log_f is None:
-        log_f = pt.zeros((1, 1, 1))
-    between_term = logf[between.name][:, :, d] if between is not None and between.name in logf else 0.0
-    return log_prior + log_f, log_prior, between_term
+    b_clusters, to_rows = cluster_effects if cluster_effects is not None else (None, None)
+    terms = unit_log_terms(structure, phi, group_data, per_row, x, b_rows, d, rule, b_clusters)
+    log_prior = terms.row_prior
+    if terms.cluster_prior is not None:
+        on_rows = to_rows(terms.cluster_prior)
+        log_prior = on_rows if log_prior is None else log_prior + on_rows
+    return log_prior + terms.log_f, log_prior, terms.between_term
 
 
 def joint_class_labels(structure: GraphStructure) -> list[str]:
