@@ -61,23 +61,30 @@ def _evals_per_s(compiled, theta, seconds):
     return calls / (time.perf_counter() - t0)
 
 
+def _size(shape) -> int:
+    """Elements of a recorded shape (a tuple of ints; scalars: ``()``); 0 when there is none."""
+    if isinstance(shape, (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in shape):
+        return int(np.prod(shape))
+    return 0
+
+
 def graph_profile(compiled, theta):
     """(elements written per evaluation, top op classes) of the value-and-gradient graph."""
     import pytensor
 
     functions = compiled.functions
     inputs, terms = functions._inputs, functions._terms
+    elements = 0
     with pytensor.config.change_flags(profile=True, profile_memory=True):
         fn = pytensor.function(inputs.as_list(), [terms.total, pytensor.grad(terms.total, inputs.theta)],
                                profile=True, on_unused_input="ignore")
-    elements = 0
-    for chunk in compiled._chunks:
-        compiled._call(fn, theta, chunk)
-        shapes = fn.profile.variable_shape
-        elements += sum(int(np.prod(s)) for v, s in shapes.items() if v.owner is not None and s is not None
-                        and all(isinstance(d, (int, np.integer)) for d in s))
+        for chunk in compiled._chunks:
+            compiled._call(fn, theta, chunk)
+            shapes = fn.vm.variable_shape if hasattr(fn, "vm") else fn.profile.variable_shape
+            elements += sum(_size(s) for v, s in shapes.items() if v.owner is not None)
     by_class = {}
-    for node, secs in fn.profile.apply_time.items():
+    for key, secs in fn.profile.apply_time.items():
+        node = key[1] if isinstance(key, tuple) else key  # (fgraph, node) in recent PyTensor
         name = type(node.op).__name__ if type(node.op).__name__ != "Elemwise" else f"Elemwise:{node.op.scalar_op}"
         by_class[name] = by_class.get(name, 0.0) + secs
     total = sum(by_class.values()) or 1.0

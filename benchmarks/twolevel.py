@@ -52,6 +52,11 @@ with 7 points per dimension, Laplace; ``c_logit_ri`` also adaptive with 15):
   A second table lists the estimates side by side (ours ``y$1`` is a threshold, so the
   intercept is ``-y$1``).
 
+Before / after in the same run: ``--baseline REV`` runs this same script (same cases and
+options) on the library as of git revision ``REV`` (a temporary worktree, its own process,
+after ours) and adds ``fit_s_before``, ``evals_before`` and ``speedup`` (= ``fit_s_before /
+fit_s``) per row; rows the baseline does not have are ``-``.
+
 Every fit is timed ``--repeats`` times (default 3) and the median is reported; a fit whose
 first timed run takes longer than ``--slow`` seconds (default 10) is timed once
 (``runs`` column).  ``--quick``: one repeat and shorter evaluation timing.
@@ -64,6 +69,7 @@ From the repository root::
     python benchmarks/twolevel.py --quick
     python benchmarks/twolevel.py --cases c_logit_ri b_logit_rs --no-lme4
     python benchmarks/twolevel.py --threads 1  # single-threaded BLAS for both
+    python benchmarks/twolevel.py --cases b_lca3 --no-lme4 --baseline e2e103e  # before/after
 
 lme4 on Debian / Ubuntu: ``apt-get install r-base-core r-cran-lme4``.
 """
@@ -291,6 +297,46 @@ def _ours_glmm(est):
                 cov=est.get("cov(s,u)", np.nan), var_s=est.get("var(s)", np.nan))
 
 
+# --------------------------------------------------------------------------- baseline
+def run_baseline(rev, argv):
+    """This script's table (records) on the library at git revision ``rev``, or None."""
+    import json
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tree = os.path.join(tempfile.gettempdir(), f"mlmix-baseline-{rev}")
+    if not os.path.isdir(tree):
+        made = subprocess.run(["git", "-C", root, "worktree", "add", "--detach", tree, rev], capture_output=True,
+                              text=True)
+        if made.returncode != 0:
+            print(f"baseline {rev}: git worktree failed: {made.stderr.strip()}", file=sys.stderr)
+            return None
+    out = os.path.join(tree, "baseline.json")
+    args = [a for a in argv if a != "--no-lme4"]
+    # this script's own options, without --baseline REV; the baseline runs without lme4
+    i = args.index("--baseline")
+    args = args[:i] + args[i + 2:] + ["--no-lme4", "--json", out]
+    # this script (the baseline's may lack --json) against the baseline's library
+    script = os.path.abspath(__file__)
+    code = (f"import runpy, sys; sys.argv = sys.argv[1:]; sys.path.insert(1, {os.path.dirname(script)!r}); "
+            f"runpy.run_path({script!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code, script, *args], cwd=tree, env=dict(os.environ, PYTHONPATH=tree))
+    if done.returncode != 0 or not os.path.exists(out):
+        print(f"baseline {rev}: run failed", file=sys.stderr)
+        return None
+    with open(out) as fh:
+        return json.load(fh)
+
+
+def add_baseline(table, records):
+    """``fit_s_before``, ``evals_before`` and ``speedup`` columns from the baseline's records."""
+    before = {(r["case"], r["method"], r["points"]): r for r in records}
+    keys = list(zip(table["case"], table["method"], table["points"]))
+    table["fit_s_before"] = [before[k]["fit_s"] if k in before else np.nan for k in keys]
+    table["evals_before"] = [before[k]["evals_per_s"] if k in before else np.nan for k in keys]
+    table["speedup"] = table["fit_s_before"] / table["fit_s"]
+    return table
+
+
 # --------------------------------------------------------------------------- main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -303,6 +349,10 @@ def main(argv=None):
     p.add_argument("--final", type=int, default=5, help="LCA final-stage starts")
     p.add_argument("--seed", type=int, default=1, help="estimation seed")
     p.add_argument("--no-lme4", action="store_true", help="skip the lme4 peer")
+    p.add_argument("--baseline", metavar="REV", help="also run the library at git revision REV (before/after)")
+    p.add_argument("--json", metavar="PATH", help="write the table as JSON records")
+    p.add_argument("--methods", nargs="+", choices=sorted({m for m, _ in METHODS + (("adaptive", 15),)}),
+                   help="only these integration methods (default: all)")
     add_threads_option(p)
     args = p.parse_args(argv)
     apply_threads(args, argv, __file__)
@@ -313,7 +363,10 @@ def main(argv=None):
     print(f"Two-level models: {N_CLUSTERS} clusters x {CLUSTER_SIZE} persons; fits: median of {repeats} "
           f"(one run when > {args.slow:g} s), excluding PyTensor compilation; LCA starts=({args.starts}, "
           f"{args.final}), seed={args.seed}")
+    import mlmix_pymc
+
     print(machine_line())
+    print(f"library: {os.path.dirname(os.path.abspath(mlmix_pymc.__file__))}")
     peer = None if args.no_lme4 else lme4_version()
     if args.no_lme4:
         print("lme4 not available (--no-lme4)")
@@ -323,6 +376,8 @@ def main(argv=None):
     rows, compile_times, est_rows = [], {}, []
     for case in args.cases:
         df, factory, methods, kind, peer_spec, desc = make_case(case)
+        if args.methods:
+            methods = tuple(m for m in methods if m[0] in args.methods)
         case_rows, ours, compile_s, model = bench_mlmix_case(factory, methods, kind, args, repeats)
         compile_times[case] = (compile_s, desc)
         lme4 = {}
@@ -345,9 +400,17 @@ def main(argv=None):
             rows.append(row)
 
     table = pd.DataFrame(rows)
-    fmt = {c: "{:.3f}".format for c in ("fit_s", "lme4_fit_s", "ratio_fit", "loglik", "lme4_loglik")
+    if args.json:
+        table.to_json(args.json, orient="records")
+    if args.baseline:
+        records = run_baseline(args.baseline, list(sys.argv[1:] if argv is None else argv))
+        if records is not None:
+            table = add_baseline(table, records)
+            print(f"\nbaseline: revision {args.baseline}, same options, run after ours in its own process")
+    fmt = {c: "{:.3f}".format for c in ("fit_s", "lme4_fit_s", "ratio_fit", "loglik", "lme4_loglik", "fit_s_before")
            if c in table}
-    fmt.update({c: "{:.1f}".format for c in ("evals_per_s", "lme4_evals_per_s") if c in table})
+    fmt.update({c: "{:.1f}".format for c in ("evals_per_s", "lme4_evals_per_s", "evals_before", "speedup")
+                if c in table})
     if "d_loglik" in table:
         fmt["d_loglik"] = "{:+.4f}".format
     integers_or_dash(table, ("nodes", "lme4_nAGQ"))

@@ -53,7 +53,10 @@ class ClusterFunctions:
         terms = build_cluster_loglik(structure, inputs, unit_rule)
         self._inputs, self._terms = inputs, terms
         grad = pytensor.grad(terms.total, inputs.theta)
-        self.value_grad = pytensor.function(inputs.as_list(), [terms.total, grad], on_unused_input="ignore")
+        # (total, gradient, node terms): adaptive node placement reads the node terms from the
+        # same compiled function, so it needs no graph of its own (nor its compile)
+        self.value_grad = pytensor.function(inputs.as_list(), [terms.total, grad, terms.node_terms],
+                                            on_unused_input="ignore")
         self.details = pytensor.function(
             inputs.as_list(),
             [terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,

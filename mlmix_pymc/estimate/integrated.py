@@ -54,7 +54,7 @@ def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
 def _summed(calls) -> tuple[float, np.ndarray]:
     """Log-likelihood and gradient added over the chunks' ``(loglik, grad)`` calls."""
     total, grad = 0.0, 0.0
-    for ll, g in calls:
+    for ll, g, *_ in calls:
         total += float(ll)
         grad = grad + np.asarray(g)
     return total, np.asarray(grad)
@@ -179,6 +179,13 @@ class IntegratedObjective:
             out["class_prior"][:, chunk.rows] = cprior[:, chunk.real]
         return out
 
+    def node_terms(self, theta: np.ndarray, nodes, logq) -> np.ndarray:
+        """The log integrand at the given nodes, (M, J, Q) (adaptive node placement)."""
+        out = np.empty(nodes.shape[:3])
+        for chunk in self._chunks:
+            out[:, chunk.clusters] = self._call(self.functions.value_grad, theta, chunk, nodes, logq)[2]
+        return out
+
     def class_probabilities(self, theta: np.ndarray):
         """Log-likelihood, posterior and model class probabilities per row, and the cluster info."""
         from ..results import ClusterInfo
@@ -252,7 +259,7 @@ class IntegratedObjective:
                 mean, chol = node_placement.laplace(lambda z: self._node_derivatives(derivs, theta, z), start)
             else:
                 def node_terms_at(nodes, logq):
-                    return self.details(theta, nodes, logq)["node_terms"]
+                    return self.node_terms(theta, nodes, logq)
 
                 *_, mean, chol = node_placement.adaptive(node_terms_at, self.rule, self.n_between,
                                                          self.n_clusters, max_rounds, tol)
