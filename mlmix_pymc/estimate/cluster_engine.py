@@ -21,6 +21,9 @@ from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik
 from ..graph.structure import GraphStructure
 
 CACHE_SIZE = 8
+# the cost of one more call of a compiled function (Python and PyTensor overhead, ~0.1 ms),
+# in evaluated cells (rows x nodes x classes): chunks trade padding against calls with it
+CALL_COST_CELLS = 5_000
 _FUNCTIONS: "OrderedDict[tuple, ClusterFunctions]" = OrderedDict()
 
 
@@ -46,22 +49,24 @@ def graph_signature(structure: GraphStructure, unit_rule=None) -> tuple:
 
 
 class ClusterFunctions:
-    """Compiled functions of the two-level graph of ``structure`` (``graph/cluster_likelihood.py``)."""
+    """Compiled functions of the two-level graph of ``structure`` (``graph/cluster_likelihood.py``).
+
+    Each function is loaded from the on-disk function cache when this graph was compiled
+    before (``function_cache.py``); the symbolic graph is only built for a function that is
+    not there.
+    """
 
     def __init__(self, structure: GraphStructure, unit_rule=None):
-        inputs = ClusterInputs.create(structure)
-        terms = build_cluster_loglik(structure, inputs, unit_rule)
-        self._inputs, self._terms = inputs, terms
-        grad = pytensor.grad(terms.total, inputs.theta)
+        self._structure, self._unit_rule = structure, unit_rule
+        self._key = ("cluster",) + graph_signature(structure, unit_rule)
+        self._graph = None  # (inputs, terms), built on first need
         # (total, gradient, node terms): adaptive node placement reads the node terms from the
         # same compiled function, so it needs no graph of its own (nor its compile)
-        self.value_grad = pytensor.function(inputs.as_list(), [terms.total, grad, terms.node_terms],
-                                            on_unused_input="ignore")
-        self.details = pytensor.function(
-            inputs.as_list(),
-            [terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
-             terms.class_prior],
-            on_unused_input="ignore")
+        self.value_grad = self._function("value_grad", lambda inputs, terms: [
+            terms.total, pytensor.grad(terms.total, inputs.theta), terms.node_terms])
+        self.details = self._function("details", lambda inputs, terms: [
+            terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
+            terms.class_prior])
         self._node_derivs = None
         self._laplace = None
 
@@ -71,16 +76,34 @@ class ClusterFunctions:
         return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule), lambda: cls(structure, unit_rule),
                               CACHE_SIZE)
 
+    def _symbolic(self):
+        if self._graph is None:
+            inputs = ClusterInputs.create(self._structure)
+            self._graph = inputs, build_cluster_loglik(self._structure, inputs, self._unit_rule)
+        return self._graph
+
+    def _function(self, name: str, outputs):
+        """The compiled function ``outputs(inputs, terms)`` of the graph, from the disk cache if there."""
+        from .function_cache import cached_function
+
+        def build():
+            inputs, terms = self._symbolic()
+            return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
+
+        return cached_function(self._key + (name,), build)
+
     def node_derivatives(self, dim: int):
         """(integrand, d/dz, d2/dz2) of the log integrand at the nodes (Laplace modes), compiled on first use."""
         if self._node_derivs is None:
-            import pytensor.tensor as pt
+            def outputs(inputs, terms):
+                import pytensor.tensor as pt
 
-            terms, nodes = self._terms.node_terms, self._inputs.nodes
-            grad = pytensor.grad(terms.sum(), nodes)
-            hess = pt.stack([pytensor.grad(grad[..., r].sum(), nodes) for r in range(dim)], axis=-1)
-            self._node_derivs = pytensor.function(self._inputs.as_list(), [terms, grad, hess],
-                                                  on_unused_input="ignore")
+                values, nodes = terms.node_terms, inputs.nodes
+                grad = pytensor.grad(values.sum(), nodes)
+                hess = pt.stack([pytensor.grad(grad[..., r].sum(), nodes) for r in range(dim)], axis=-1)
+                return [values, grad, hess]
+
+            self._node_derivs = self._function(f"node_derivatives{dim}", outputs)
         return self._node_derivs
 
     def laplace_value_grad(self, dim: int):
@@ -101,28 +124,29 @@ class ClusterFunctions:
         Laplace evaluations by central differences. Returns (total, gradient).
         """
         if self._laplace is None:
-            self._laplace = self._compile_laplace(dim)
+            self._laplace = self._function(f"laplace{dim}", lambda inputs, terms: _laplace_outputs(inputs, terms,
+                                                                                                  dim))
         return self._laplace
 
-    def _compile_laplace(self, dim: int):
-        import pytensor.tensor as pt
-        from pytensor.gradient import zero_grad
 
-        from ..families import LOG_2PI
+def _laplace_outputs(inputs, terms, dim: int):
+    """[total, gradient] of the Laplace log-likelihood at the modes (``laplace_value_grad``)."""
+    import pytensor.tensor as pt
+    from pytensor.gradient import zero_grad
 
-        inputs, terms = self._inputs, self._terms
-        z = inputs.nodes  # (M, J, 1, dim): the modes
-        h = terms.node_terms[:, :, 0]  # (M, J), called with logq = 0
-        g = pytensor.grad(h.sum(), z)[:, :, 0]  # (M, J, dim)
-        hess = pt.stack([pytensor.grad(g[..., r].sum(), z)[:, :, 0] for r in range(dim)], axis=-1)
-        log_det = _log_det_spd(-hess, dim)
-        joint = terms.d_log_prior + (h + 0.5 * dim * LOG_2PI - 0.5 * log_det).T  # (J, M)
-        cluster_loglik = pt.logsumexp(joint, axis=1)
-        total = cluster_loglik.sum()
-        d_total_dz = pytensor.grad(total, z)[:, :, 0]
-        u = zero_grad(_solve_small(hess, d_total_dz, dim))
-        grad = pytensor.grad(total - (u * g).sum(), inputs.theta)
-        return pytensor.function(inputs.as_list(), [total, grad], on_unused_input="ignore")
+    from ..families import LOG_2PI
+
+    z = inputs.nodes  # (M, J, 1, dim): the modes
+    h = terms.node_terms[:, :, 0]  # (M, J), called with logq = 0
+    g = pytensor.grad(h.sum(), z)[:, :, 0]  # (M, J, dim)
+    hess = pt.stack([pytensor.grad(g[..., r].sum(), z)[:, :, 0] for r in range(dim)], axis=-1)
+    log_det = _log_det_spd(-hess, dim)
+    joint = terms.d_log_prior + (h + 0.5 * dim * LOG_2PI - 0.5 * log_det).T  # (J, M)
+    cluster_loglik = pt.logsumexp(joint, axis=1)
+    total = cluster_loglik.sum()
+    d_total_dz = pytensor.grad(total, z)[:, :, 0]
+    u = zero_grad(_solve_small(hess, d_total_dz, dim))
+    return [total, pytensor.grad(total - (u * g).sum(), inputs.theta)]
 
 
 def _log_det_spd(a, dim: int):
@@ -167,9 +191,6 @@ class Chunk:
 class ClusterData:
     """The model's rows sorted by cluster; chunks of whole clusters as graph inputs."""
 
-    # a chunk's largest cluster is at most this many times its smallest (bounds the padding)
-    SIZE_RATIO = 1.25
-
     def __init__(self, structure: GraphStructure):
         self.structure = structure
         codes = structure.cluster_codes
@@ -195,18 +216,25 @@ class ClusterData:
         """The graph inputs of clusters ``first..last-1``."""
         return self.chunk_of(np.arange(first, last))
 
-    def chunks(self, max_rows: int, size_ratio: float | None = None) -> list[Chunk]:
-        """Chunks of whole clusters of similar size (sorted by size, the largest at most
-        ``size_ratio`` times the smallest) with at most ``max_rows`` padded rows (one cluster at least)."""
-        ratio = self.SIZE_RATIO if size_ratio is None else size_ratio
+    def chunks(self, max_rows: int, row_cost: float = 1.0, call_cost: float = CALL_COST_CELLS) -> list[Chunk]:
+        """Chunks of whole clusters of similar size with at most ``max_rows`` padded rows each.
+
+        Clusters are taken in increasing size; the next one joins the current chunk when the
+        padding that adds (rows x ``row_cost``, the cells a row costs) is cheaper than another
+        call of the compiled function (``call_cost`` cells), so unequal clusters neither cost
+        one call each nor pad every cluster to the largest.
+        """
         by_size = np.argsort(self.sizes, kind="stable")
-        out, members = [], []
+        out, members, width = [], [], 0
         for j in by_size:
-            size = self.sizes[j]  # the largest so far: clusters come in increasing size
-            if members and ((len(members) + 1) * size > max_rows or size > ratio * self.sizes[members[0]]):
-                out.append(self.chunk_of(members))
-                members = []
+            size = int(self.sizes[j])  # the largest so far: clusters come in increasing size
+            if members:
+                padding = len(members) * (size - width) * row_cost
+                if (len(members) + 1) * size > max_rows or padding > call_cost:
+                    out.append(self.chunk_of(members))
+                    members = []
             members.append(j)
+            width = size
         if members:
             out.append(self.chunk_of(members))
         return out

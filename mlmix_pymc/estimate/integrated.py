@@ -103,7 +103,7 @@ class IntegratedObjective:
     def _use_rule(self, rule: QuadratureRule) -> None:
         self.rule = rule
         cells = max(1, rule.n_points * self.structure.n_joint * self.n_between)
-        self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells))
+        self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells), row_cost=cells)
         self.nodes, self.logq = node_placement.fixed_nodes(rule, self.n_between, self.n_clusters)
 
     def cluster_chunk(self, first: int, last: int) -> Chunk:
@@ -224,8 +224,11 @@ class IntegratedObjective:
                                          "result (ml_result=) to place its nodes")
             self.adapt(ml_theta)
         n_groups, total = len(self.structure.groups), 0.0
-        # one graph per group of similar cluster sizes (a few: the padding stays under 2x)
-        for chunk in self.data.chunks(len(self.structure.cluster_codes) * 2, size_ratio=2.0):
+        # one graph per group of similar cluster sizes: a graph costs compile time, so groups
+        # split only where padding would cost more than a million cells
+        cells = max(1, self.rule.n_points * self.structure.n_joint * self.n_between)
+        n_rows = len(self.structure.cluster_codes)
+        for chunk in self.data.chunks(n_rows * int(self.data.sizes.max()), row_cost=cells, call_cost=1e6):
             c = chunk.clusters
             data = [pt.as_tensor_variable(a) for a in chunk.arrays]
             if z is not None and self.dim:

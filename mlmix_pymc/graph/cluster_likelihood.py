@@ -162,7 +162,7 @@ def mixture_by_products(cluster_prior, log_f, n_clusters, size, n_classes: int):
     shift = zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))  # its derivative is exactly 0
     fit = pt.exp(log_f - shift[:, None]).reshape((n_clusters, size, n_classes))  # (J, m, K)
     prob = pt.exp(cluster_prior)  # (J, Q, K)
-    total = pt.batched_dot(fit, prob.dimshuffle(0, 2, 1))  # (J, m, Q): one small matrix product per cluster
+    total = pt.matmul(fit, prob.dimshuffle(0, 2, 1))  # (J, m, Q): one small matrix product per cluster
     return pt.log(total).reshape((n_clusters * size, -1)) + shift[:, None]
 
 
