@@ -60,15 +60,14 @@ class ClusterFunctions:
         self._structure, self._unit_rule = structure, unit_rule
         self._key = ("cluster",) + graph_signature(structure, unit_rule)
         self._graph = None  # (inputs, terms), built on first need
-        # (total, gradient, node terms): adaptive node placement reads the node terms from the
-        # same compiled function, so it needs no graph of its own (nor its compile)
         self.value_grad = self._function("value_grad", lambda inputs, terms: [
-            terms.total, pytensor.grad(terms.total, inputs.theta), terms.node_terms])
+            terms.total, pytensor.grad(terms.total, inputs.theta)])
         self.details = self._function("details", lambda inputs, terms: [
             terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
             terms.class_prior])
         self._node_derivs = None
         self._laplace = None
+        self._node_terms = None
 
     @classmethod
     def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "ClusterFunctions":
@@ -91,6 +90,13 @@ class ClusterFunctions:
             return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
 
         return cached_function(self._key + (name,), build)
+
+    def node_terms(self):
+        """The log integrand at the nodes alone, (M, J, Q): adaptive node placement, compiled
+        on first use (a forward pass, a third of the value-and-gradient call)."""
+        if self._node_terms is None:
+            self._node_terms = self._function("node_terms", lambda inputs, terms: [terms.node_terms])
+        return self._node_terms
 
     def node_derivatives(self, dim: int):
         """(integrand, d/dz, d2/dz2) of the log integrand at the nodes (Laplace modes), compiled on first use."""

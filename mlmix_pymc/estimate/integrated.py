@@ -54,7 +54,7 @@ def central_differences(fn, theta: np.ndarray, rel_step: float) -> np.ndarray:
 def _summed(calls) -> tuple[float, np.ndarray]:
     """Log-likelihood and gradient added over the chunks' ``(loglik, grad)`` calls."""
     total, grad = 0.0, 0.0
-    for ll, g, *_ in calls:
+    for ll, g in calls:
         total += float(ll)
         grad = grad + np.asarray(g)
     return total, np.asarray(grad)
@@ -183,7 +183,7 @@ class IntegratedObjective:
         """The log integrand at the given nodes, (M, J, Q) (adaptive node placement)."""
         out = np.empty(nodes.shape[:3])
         for chunk in self._chunks:
-            out[:, chunk.clusters] = self._call(self.functions.value_grad, theta, chunk, nodes, logq)[2]
+            out[:, chunk.clusters] = self._call(self.functions.node_terms(), theta, chunk, nodes, logq)[0]
         return out
 
     def class_probabilities(self, theta: np.ndarray):
