@@ -61,6 +61,14 @@ def test_posterior_is_grouped_by_kind_with_each_free_parameter_once(run):
     assert obs.dims == ("row",) and obs.dtype.kind == "i"
 
 
+def test_posterior_keeps_pymc_sampling_metadata(run):
+    """PyMC's posterior attributes (``sampling_time``, ``tuning_steps``) survive the restructuring."""
+    post = run["idata"].posterior
+    assert float(post.attrs["sampling_time"]) > 0
+    assert int(post.attrs["tuning_steps"]) > 0
+    assert run["idata"].unconstrained_posterior.attrs["sampling_time"] == post.attrs["sampling_time"]
+
+
 def test_deterministics_are_the_transformed_parameters(run):
     post = run["idata"].posterior
     logit = post["class_logits"].values[..., 0]

@@ -377,6 +377,8 @@ def _mlmix_idata(model, raw, reference: np.ndarray):
     for name in ("sample_stats", "warmup_sample_stats"):
         if name in raw.groups():
             groups[name] = raw[name]
+    for name in ("posterior", "unconstrained_posterior"):  # PyMC's metadata: sampling_time, tuning_steps...
+        groups[name].attrs.update(post.attrs)
     idata = az.InferenceData(**groups)
     idata.attrs.update({k: v for k, v in raw.attrs.items() if isinstance(v, (str, int, float))})
     from .bayes_layout import store_map
