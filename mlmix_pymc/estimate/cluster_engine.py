@@ -230,17 +230,15 @@ class ClusterData:
         call of the compiled function (``call_cost`` cells), so unequal clusters neither cost
         one call each nor pad every cluster to the largest.
         """
-        by_size = np.argsort(self.sizes, kind="stable")
-        out, members, width = [], [], 0
-        for j in by_size:
+        out, members = [], []
+        for j in np.argsort(self.sizes, kind="stable"):
             size = int(self.sizes[j])  # the largest so far: clusters come in increasing size
             if members:
-                padding = len(members) * (size - width) * row_cost
+                padding = len(members) * (size - self.sizes[members[-1]]) * row_cost
                 if (len(members) + 1) * size > max_rows or padding > call_cost:
                     out.append(self.chunk_of(members))
                     members = []
             members.append(j)
-            width = size
         if members:
             out.append(self.chunk_of(members))
         return out

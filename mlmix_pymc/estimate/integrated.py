@@ -102,7 +102,7 @@ class IntegratedObjective:
 
     def _use_rule(self, rule: QuadratureRule) -> None:
         self.rule = rule
-        cells = max(1, rule.n_points * self.structure.n_joint * self.n_between)
+        self._row_cells = cells = max(1, rule.n_points * self.structure.n_joint * self.n_between)
         self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells), row_cost=cells)
         self.nodes, self.logq = node_placement.fixed_nodes(rule, self.n_between, self.n_clusters)
 
@@ -226,9 +226,8 @@ class IntegratedObjective:
         n_groups, total = len(self.structure.groups), 0.0
         # one graph per group of similar cluster sizes: a graph costs compile time, so groups
         # split only where padding would cost more than a million cells
-        cells = max(1, self.rule.n_points * self.structure.n_joint * self.n_between)
         n_rows = len(self.structure.cluster_codes)
-        for chunk in self.data.chunks(n_rows * int(self.data.sizes.max()), row_cost=cells, call_cost=1e6):
+        for chunk in self.data.chunks(n_rows * int(self.data.sizes.max()), row_cost=self._row_cells, call_cost=1e6):
             c = chunk.clusters
             data = [pt.as_tensor_variable(a) for a in chunk.arrays]
             if z is not None and self.dim:
@@ -261,11 +260,8 @@ class IntegratedObjective:
                                                                             self.dim))
                 mean, chol = node_placement.laplace(lambda z: self._node_derivatives(derivs, theta, z), start)
             else:
-                def node_terms_at(nodes, logq):
-                    return self.node_terms(theta, nodes, logq)
-
-                *_, mean, chol = node_placement.adaptive(node_terms_at, self.rule, self.n_between,
-                                                         self.n_clusters, max_rounds, tol)
+                *_, mean, chol = node_placement.adaptive(lambda nodes, logq: self.node_terms(theta, nodes, logq),
+                                                         self.rule, self.n_between, self.n_clusters, max_rounds, tol)
             self._mean = mean
             self.nodes, self.logq = node_placement.adapted_nodes(self.rule, mean, chol)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError) as err:

@@ -120,6 +120,14 @@ def _sum_rows(per_row, mask, n_clusters, size):
     return pt.switch(real, per_row, 0.0).reshape((n_clusters, size, *rest)).sum(axis=1)
 
 
+def _held_shift(shift):
+    """A logsumexp shift (a max over classes) out of the gradient, where its derivative is
+    exactly 0; 0 where all terms are -inf, so that log(0) = -inf comes out."""
+    from pytensor.gradient import zero_grad
+
+    return zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))
+
+
 def logsumexp_classes(log_joint, n_classes: int):
     """logsumexp over the last axis (the joint classes, ``n_classes`` of them, few).
 
@@ -128,8 +136,6 @@ def logsumexp_classes(log_joint, n_classes: int):
     otherwise. The shift m is held out of the gradient (its derivative is exactly 0), so
     the backward pass reuses the forward exponentials.
     """
-    from pytensor.gradient import zero_grad
-
     if n_classes == 1:
         return log_joint[..., 0]
     if n_classes > 16:
@@ -138,7 +144,7 @@ def logsumexp_classes(log_joint, n_classes: int):
     shift = parts[0]
     for part in parts[1:]:
         shift = pt.maximum(shift, part)
-    shift = zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))  # all -inf: log(0) = -inf below
+    shift = _held_shift(shift)
     total = pt.exp(parts[0] - shift)
     for part in parts[1:]:
         total = total + pt.exp(part - shift)
@@ -155,11 +161,8 @@ def mixture_by_products(cluster_prior, log_f, n_clusters, size, n_classes: int):
     sum in double precision unless at a node every class that fits row i has a prior
     probability below ~1e-308 (that row's value there underflows to -inf).
     """
-    from pytensor.gradient import zero_grad
-
     log_f = log_f[:, 0, :]  # (n, K)
-    shift = log_f.max(axis=-1)
-    shift = zero_grad(pt.switch(pt.isinf(shift), 0.0, shift))  # its derivative is exactly 0
+    shift = _held_shift(log_f.max(axis=-1))
     fit = pt.exp(log_f - shift[:, None]).reshape((n_clusters, size, n_classes))  # (J, m, K)
     prob = pt.exp(cluster_prior)  # (J, Q, K)
     total = pt.matmul(fit, prob.dimshuffle(0, 2, 1))  # (J, m, Q): one small matrix product per cluster

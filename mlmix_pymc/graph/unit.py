@@ -233,21 +233,15 @@ def unit_log_terms(structure: GraphStructure, phi, group_data, per_row: bool, x=
 
 
 def unit_log_joint(structure: GraphStructure, phi, group_data, per_row: bool, x=None, b_rows=None,
-                   d: int | None = None, rule: QuadratureRule | None = None, cluster_effects=None):
+                   d: int | None = None, rule: QuadratureRule | None = None):
     """log P(joint class, y_i | b, d) (n|1, Q|1, J), its log prior part and the D-item term.
 
     Returns ``(log_joint, log_prior, between_term)``; ``between_term`` (n|1, Q|1) is the log
     density of items measuring the between class variable at class ``d`` (0 without D).
-    ``cluster_effects``: ``(b_clusters, to_rows)``, the random effects per cluster and the map
-    of a per-cluster tensor onto the rows (``unit_log_terms``).
+    (Two-level graphs call ``unit_log_terms`` with per-cluster effects themselves.)
     """
-    b_clusters, to_rows = cluster_effects if cluster_effects is not None else (None, None)
-    terms = unit_log_terms(structure, phi, group_data, per_row, x, b_rows, d, rule, b_clusters)
-    log_prior = terms.row_prior
-    if terms.cluster_prior is not None:
-        on_rows = to_rows(terms.cluster_prior)
-        log_prior = on_rows if log_prior is None else log_prior + on_rows
-    return log_prior + terms.log_f, log_prior, terms.between_term
+    terms = unit_log_terms(structure, phi, group_data, per_row, x, b_rows, d, rule)
+    return terms.row_prior + terms.log_f, terms.row_prior, terms.between_term
 
 
 def joint_class_labels(structure: GraphStructure) -> list[str]:
