@@ -6,6 +6,15 @@ What is measured
 * ``gom_ln2``: the 2-class logistic-normal GoM of ``benchmarks/gom.py`` (7,326 x 17).
 * ``scale``: 3-class LCAs with 20 binary items at ``--sizes`` rows (default 10k, 100k,
   1M), simulated from 0.55 / 0.30 / 0.15 classes: evaluation time against size.
+* two-level models (``TWO_LEVEL``; JAX compiles one function per chunk shape,
+  ``estimate/jax_functions.py``): ``b_lca3_gh15`` (``benchmarks/twolevel.py``'s 3-class
+  LCA with 2-D random class logits, 100 x 10, 15-point Gauss-Hermite, starts (20, 5)),
+  ``contra_laplace`` / ``contra_agq25`` (``benchmarks/glmm.py``'s Contraception GLMM,
+  1934 rows / 60 districts, Laplace / adaptive 25 points, starts (0, 0)). For these,
+  ``first_fit_s`` is what a user waits for in a new process: building the model from the
+  DataFrame and its first ``model.fit`` (compiles included; with ``--cold`` an empty
+  PyTensor cache for C); ``fit_s`` a second fit in the same process; ``eval_ms`` the
+  log-likelihood + gradient at the optimum (adapted nodes; Laplace: mode search included).
 
 For every case and backend, in a fresh Python process (``subprocess``):
 
@@ -23,6 +32,7 @@ How to run
     python benchmarks/backend.py                    # warm C cache, all cases
     python benchmarks/backend.py --cold --cases lca3 gom_ln2
     python benchmarks/backend.py --cases scale --sizes 10000 100000 1000000
+    python benchmarks/backend.py --cold --cases b_lca3_gh15 contra_laplace contra_agq25
 
 Other processes distort the timings: the header prints the load average.
 """
@@ -42,7 +52,11 @@ import numpy as np
 import pandas as pd
 from _common import machine_line
 
-CASES = ("lca3", "gom_ln2", "scale")
+# two-level cases: (builder, integration, points, starts)
+TWO_LEVEL = {"b_lca3_gh15": ("b_lca3", "gauss-hermite", 15, (20, 5)),
+             "contra_laplace": ("contraception", "laplace", 1, (0, 0)),
+             "contra_agq25": ("contraception", "adaptive", 25, (0, 0))}
+CASES = ("lca3", "gom_ln2", "scale") + tuple(TWO_LEVEL)
 BACKENDS = ("c", "jax")
 
 
@@ -71,11 +85,49 @@ def _model(case, n):
     return mm.lca(df, list(df.columns), 3)
 
 
+def _two_level_model(name):
+    if name == "b_lca3":
+        from twolevel import make_case
+
+        return make_case("b_lca3")[1]()
+    from glmm import _model, load_case
+
+    df, predictors, cluster, *_ = load_case(name)
+    return _model(df, predictors, cluster)
+
+
+def child_two_level(case, backend, n_eval):
+    """First fit of a new two-level model in this process, a refit and evaluations; prints a JSON line."""
+    name, integration, points, starts = TWO_LEVEL[case]
+    kw = dict(integration=integration, points=points, starts=starts, seed=1, se=None, backend=backend)
+    t0 = time.perf_counter()
+    model = _two_level_model(name)
+    result = model.fit(**kw)
+    first_fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.fit(**kw)
+    fit_s = time.perf_counter() - t0
+    objective = model.compile(integration, points, backend=backend)
+    theta = np.asarray(result.theta)
+    objective.adapt(theta)
+    times = []
+    for _ in range(n_eval):
+        t = time.perf_counter()
+        objective.loglik_grad(theta)
+        times.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(dict(case=case, rows=len(model.structure.cluster_codes), backend=backend,
+                                      first_fit_s=first_fit_s, fit_s=fit_s, eval_ms=1e3 * float(np.median(times)),
+                                      peak_mb=peak, loglik=float(result.loglik))))
+
+
 def child(case, backend, n, n_eval):
     """One measurement in this process; prints a JSON line."""
     import warnings
 
     warnings.simplefilter("ignore")
+    if case in TWO_LEVEL:
+        return child_two_level(case, backend, n_eval)
     t0 = time.perf_counter()
     model = _model(case, n)
     objective = model.compile(backend=backend)
@@ -127,10 +179,10 @@ def main(argv=None):
                 r = pair[b]
                 r["ratio"] = r["eval_ms"] / pair["c"]["eval_ms"]
                 r["d_loglik"] = r["loglik"] - pair["c"]["loglik"]
-                r["rows"] = n
                 rows.append(r)
-    table = pd.DataFrame(rows)[["case", "rows", "patterns", "backend", "build_s", "eval_ms", "ratio", "peak_mb",
-                                "loglik", "d_loglik"]]
+    columns = ["case", "rows", "patterns", "backend", "build_s", "first_fit_s", "fit_s", "eval_ms", "ratio", "peak_mb",
+               "loglik", "d_loglik"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     scale = table[(table.case == "scale")]
     for b in BACKENDS:

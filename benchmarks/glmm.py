@@ -35,6 +35,7 @@ From the repository root (lme4: ``apt-get install r-base-core r-cran-lme4``)::
 
     python benchmarks/glmm.py
     python benchmarks/glmm.py --cases contraception --repeats 1
+    python benchmarks/glmm.py --backend c jax          # both compilers, one row each
 """
 
 from __future__ import annotations
@@ -89,29 +90,30 @@ def _model(df, predictors, cluster):
     return mm.regression_mixture(df, "y", predictors, 1, cluster=cluster, random=["intercept"], family="binary")
 
 
-def _fit(model, method, points):
+def _fit(model, method, points, backend="c"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.fit(integration=method, points=points, starts=(0, 0), se=None)
+        return model.fit(integration=method, points=points, starts=(0, 0), se=None, backend=backend)
 
 
-def child(case, method, points):
+def child(case, method, points, backend="c"):
     """One end-to-end run in this process: build + fit; prints JSON (seconds, loglik, refit seconds)."""
     df, predictors, cluster, *_ = load_case(case)
     t0 = time.perf_counter()
     model = _model(df, predictors, cluster)
-    res = _fit(model, method, points)
+    res = _fit(model, method, points, backend)
     end_to_end = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _fit(model, method, points)
+    _fit(model, method, points, backend)
     print(json.dumps(dict(end_to_end_s=end_to_end, fit_s=time.perf_counter() - t0, loglik=float(res.loglik))))
 
 
-def ours(case, method, points, repeats):
+def ours(case, method, points, repeats, backend="c"):
     """Median end-to-end seconds over ``repeats`` fresh processes (after one untimed warm-up)."""
     runs = []
     for r in range(repeats + 1):
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", case, method, str(points)],
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", case, method, str(points),
+                              backend],
                              capture_output=True, text=True, timeout=1800)
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
@@ -126,11 +128,13 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     p.add_argument("--repeats", type=int, default=3, help="timed processes per row (median reported)")
     p.add_argument("--no-lme4", action="store_true", help="skip the lme4 peer")
-    p.add_argument("--child", nargs=3, metavar=("CASE", "METHOD", "POINTS"), help=argparse.SUPPRESS)
+    p.add_argument("--backend", nargs="+", choices=("c", "jax"), default=["c"],
+                   help="our compiler(s): one row per backend (jax: XLA functions, one per chunk shape)")
+    p.add_argument("--child", nargs=4, metavar=("CASE", "METHOD", "POINTS", "BACKEND"), help=argparse.SUPPRESS)
     add_threads_option(p)
     args = p.parse_args(argv)
     if args.child:
-        return child(args.child[0], args.child[1], int(args.child[2]))
+        return child(args.child[0], args.child[1], int(args.child[2]), args.child[3])
     apply_threads(args, argv, __file__)
     print(machine_line())
     peer = None if args.no_lme4 else lme4_version()
@@ -141,9 +145,10 @@ def main(argv=None):
         df, _, cluster, peer_df, formula = load_case(case)
         methods = METHODS[case]
         lme4 = bench_lme4(peer_df, formula, [q for *_, q in methods], args.repeats, 0.2) if peer else {}
-        for method, points, agq in methods:
-            mine = ours(case, method, points, args.repeats)
-            row = dict(case=case, rows=len(df), clusters=df[cluster].nunique(), method=method, points=points, **mine)
+        for (method, points, agq), backend in ((m, b) for m in methods for b in args.backend):
+            mine = ours(case, method, points, args.repeats, backend)
+            row = dict(case=case, rows=len(df), clusters=df[cluster].nunique(), method=method, points=points,
+                       backend=backend, **mine)
             if agq in lme4:
                 row.update(lme4_nAGQ=agq, lme4_s=lme4[agq]["fit_s"], ratio=mine["end_to_end_s"] / lme4[agq]["fit_s"],
                            lme4_loglik=lme4[agq]["loglik"], d_loglik=mine["loglik"] - lme4[agq]["loglik"])

@@ -70,6 +70,7 @@ From the repository root::
     python benchmarks/twolevel.py --cases c_logit_ri b_logit_rs --no-lme4
     python benchmarks/twolevel.py --threads 1  # single-threaded BLAS for both
     python benchmarks/twolevel.py --cases b_lca3 --no-lme4 --baseline e2e103e  # before/after
+    python benchmarks/twolevel.py --quick --backend jax   # JAX's XLA functions (one per chunk shape)
 
 lme4 on Debian / Ubuntu: ``apt-get install r-base-core r-cran-lme4``.
 """
@@ -188,13 +189,13 @@ def bench_mlmix_case(factory, methods, kind, args, repeats):
 
     t0 = time.perf_counter()
     model = factory()
-    compiled = model.compile()
+    compiled = model.compile(backend=args.backend)
     compile_s = time.perf_counter() - t0
     starts = (args.starts, args.final) if kind == "lca" else (0, 0)
     rows, results = [], {}
     for label, points in methods:
         integration = "laplace" if label == "laplace-central" else label
-        kw = dict(integration=integration, points=points, seed=args.seed, se=None)
+        kw = dict(integration=integration, points=points, seed=args.seed, se=None, backend=args.backend)
         # "laplace-central": the Laplace gradient by central differences (before the exact one)
         IntegratedObjective.laplace_gradient = "central" if label == "laplace-central" else "exact"
         with warnings.catch_warnings():
@@ -203,7 +204,7 @@ def bench_mlmix_case(factory, methods, kind, args, repeats):
             model.fit(starts=(0, 0), max_iter=2, **kw)
             fit_s, runs, res = _timed_fit(lambda: model.fit(starts=starts, **kw), repeats, args.slow)
         theta = np.asarray(res.theta)
-        compiled = model.compile(integration, points)  # the fit's own objective
+        compiled = model.compile(integration, points, backend=args.backend)  # the fit's own objective
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
             compiled.adapt(theta)
@@ -351,6 +352,8 @@ def main(argv=None):
     p.add_argument("--no-lme4", action="store_true", help="skip the lme4 peer")
     p.add_argument("--baseline", metavar="REV", help="also run the library at git revision REV (before/after)")
     p.add_argument("--json", metavar="PATH", help="write the table as JSON records")
+    p.add_argument("--backend", choices=("c", "jax"), default="c",
+                   help="compiler of our functions (jax: compiled at the untimed warm-up fit)")
     p.add_argument("--methods", nargs="+", choices=sorted({m for m, _ in METHODS + (("adaptive", 15),)}),
                    help="only these integration methods (default: all)")
     add_threads_option(p)

@@ -77,17 +77,18 @@ class Model:
         once and shared); without arguments, the one used last. Two-level models integrate
         cluster random effects with ``integration`` / ``points`` (default 15); within-level
         factors use the fixed rule of ``unit_rule_key``. ``backend``: ``"c"`` or ``"jax"``
-        (single-level models; ``estimate/backend.py``).
+        (``estimate/backend.py``).
         """
         from .estimate.backend import check_backend
 
-        check_backend(backend, self.structure.is_two_level)
+        check_backend(backend)
         if (integration is None and points is None and factor_points is None and backend == "c"
                 and self._current is not None):
             return self._compiled[self._current]
         unit_key = self.unit_rule_key(integration, points, factor_points)
         if self.structure.is_two_level:
             key = (unit_key, integration or "gauss-hermite", 15 if points is None else points)
+            key = key if backend == "c" else key + (backend,)
         else:
             key = (unit_key,) if backend == "c" else (unit_key, backend)
         if key not in self._compiled:
@@ -105,7 +106,7 @@ class Model:
         if self.structure.is_two_level:
             from .estimate.integrated import IntegratedObjective
 
-            return IntegratedObjective(self.structure, key[1], key[2], rule)
+            return IntegratedObjective(self.structure, key[1], key[2], rule, backend=backend)
         from .estimate.compiled import CompiledLikelihood
 
         return CompiledLikelihood(self.structure, rule, adaptive=unit_key is not None and unit_key[0] == "adaptive",
@@ -214,8 +215,9 @@ class Model:
             printed when compiling takes over a second: None (terminal / notebook only), True,
             False (``progress.py``).
         backend : ``"c"`` (PyTensor's C backend, the default) or ``"jax"`` (XLA through
-            PyTensor's JAX linker: no C compile, runs on a GPU when jax has one; single-level
-            models; the extra ``mlmix-pymc[jax]``). The Hessian and scores of the standard errors
+            PyTensor's JAX linker: no C compile, runs on a GPU when jax has one; the extra
+            ``mlmix-pymc[jax]``; two-level models compile one function per shape of their
+            cluster chunks, a few seconds each). The Hessian and scores of the standard errors
             are compiled by the same backend.
         """
         if method not in METHODS:

@@ -378,6 +378,39 @@ def simulate_lca(n_clusters, cluster_size, seed, logit1=0.0, var_c=1.0,
 # self-check
 # ----------------------------------------------------------------------------
 
+def unbalanced_clusters(df, seed):
+    """Clusters of 1 to all of their rows (rows dropped at random), rows shuffled across clusters."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, rows in df.groupby("cluster").groups.items():
+        keep.extend(rng.choice(np.asarray(rows), size=rng.integers(1, len(rows) + 1), replace=False))
+    return df.loc[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def lca_random_logit_posteriors(df, items, params, grid_points=2001):
+    """P(C_ij = k | y_j), (n, 2), of the 2-class LCA of ``loglik_lca_random_logit`` (logit link,
+    cluster column ``cluster``): a grid over a ~ N(0, var(c#1)),
+    P(C_i = k | y_j) = E[P(k | a) f_ik / sum_k' P(k' | a) f_ik' | y_j]."""
+    var = params["var(c#1)"]
+    grid = np.linspace(-10, 10, grid_points) * np.sqrt(var)
+    log_f = np.zeros((len(df), 2))
+    for k in (1, 2):
+        for item in items:
+            p1 = 1 / (1 + np.exp(params[f"{item}$1|c#{k}"]))
+            log_f[:, k - 1] += np.where(df[item] == 1, np.log(p1), np.log1p(-p1))
+    logit = params["[c#1]"] + grid
+    log_prior = np.stack([-np.logaddexp(0, -logit), -np.logaddexp(0, logit)], axis=1)  # (G, 2)
+    expected = np.empty((len(df), 2))
+    for _, rows in df.groupby("cluster").groups.items():
+        rows = np.asarray(rows)
+        joint = log_prior[:, None, :] + log_f[rows][None]  # (G, n_j, 2)
+        row_ll = logsumexp(joint, axis=2)
+        log_w = -grid**2 / (2 * var) + row_ll.sum(axis=1)
+        w = np.exp(log_w - logsumexp(log_w))
+        expected[rows] = np.einsum("g,gik->ik", w, np.exp(joint - row_ll[..., None]))
+    return expected
+
+
 def _quad_check(log_integrand_scalar, var):
     """log Int N(b;0,var) exp(g(b)) db by scipy.integrate.quad (independent check).
 

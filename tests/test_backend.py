@@ -1,12 +1,15 @@
-"""The JAX backend (``fit(backend="jax")``) against the numpy LCA of ``reference_lca.py``.
+"""The JAX backend (``fit(backend="jax")``) against independent references.
 
 The graph is the same; only the compiler differs, so a JAX fit must reach the numpy
-maximum likelihood estimate and its standard errors (the inverse of numpy's Hessian).
+maximum likelihood estimate of ``reference_lca.py`` and its standard errors (the inverse of
+numpy's Hessian), and two-level JAX functions (one per chunk shape) the brute-force
+integrals of ``reference_twolevel.py``. The Laplace case is in ``test_laplace_gradient.py``.
 """
 
 import numpy as np
 import pytest
 import reference_lca as ref
+from reference_twolevel import lca_random_logit_posteriors, loglik_lca_random_logit, simulate_lca, unbalanced_clusters
 
 import mlmix_pymc as mm
 from mlmix_pymc.errors import SpecificationError
@@ -33,7 +36,27 @@ def test_backend_errors_name_the_option(lsat):
     model = mm.lca(lsat, ["item1", "item2", "item3"], n_classes=2)
     with pytest.raises(SpecificationError, match="backend='numba' is not one of"):
         model.fit(backend="numba")
-    clustered = lsat.assign(school=np.arange(len(lsat)) // 20)
-    two_level = mm.lca(clustered, ["item1", "item2", "item3"], n_classes=2, cluster="school", random_intercept=True)
-    with pytest.raises(SpecificationError, match="backend='jax' serves single-level models"):
-        two_level.fit(backend="jax")
+
+
+def test_two_level_jax_equals_bruteforce_and_c_on_unbalanced_clusters():
+    """JAX compiles the two-level graph per chunk shape: unequal, shuffled clusters give the
+    brute-force log-likelihood and class posteriors, and C's value and gradient (1e-8)."""
+    df = unbalanced_clusters(simulate_lca(30, 10, seed=8, var_c=2.0), seed=8)
+    items = [f"u{m}" for m in range(1, 5)]
+    model = mm.lca(df, items=items, n_classes=2, cluster="cluster", random_intercept=True)
+    values = {"[c#1]": 0.3, "var(c#1)": 2.0}
+    for p, item in enumerate(items):
+        values[f"{item}$1|c#1"], values[f"{item}$1|c#2"] = -1.0 + 0.3 * p, 1.2 - 0.2 * p
+    theta = model.theta_from_values(values)
+    jax_objective = model.compile("gauss-hermite", 60, backend="jax")
+    ll, grad = jax_objective.loglik_grad(theta)
+    assert ll == pytest.approx(loglik_lca_random_logit(df, items, "cluster", values, K=2, points=600), abs=1e-6)
+    ll_c, grad_c = model.compile("gauss-hermite", 60).loglik_grad(theta)
+    assert ll == pytest.approx(ll_c, abs=1e-8)
+    np.testing.assert_allclose(grad, grad_c, rtol=1e-8, atol=1e-8)
+    _, posterior, _, _ = jax_objective.class_probabilities(theta)
+    np.testing.assert_allclose(posterior, lca_random_logit_posteriors(df, items, values), atol=1e-6)
+    # per-cluster scores: single clusters padded to one shape, adding up to the gradient
+    scores = jax_objective.scores(theta)
+    np.testing.assert_allclose(scores.sum(axis=0), grad, atol=1e-8)
+    assert jax_objective.functions.value_grad.n_compiled <= 1 + len(jax_objective._chunks)

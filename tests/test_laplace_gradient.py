@@ -9,7 +9,8 @@ References, both independent of the library's graph:
 
 import numpy as np
 import pytest
-from reference_twolevel import loglik_between_class_regression, simulate_model5, simulate_ri_logistic
+from reference_twolevel import (loglik_between_class_regression, simulate_model5, simulate_ri_logistic,
+                                unbalanced_clusters)
 
 import mlmix_pymc as mm
 from mlmix_pymc.estimate.integrated import IntegratedObjective, central_differences
@@ -67,6 +68,31 @@ def test_two_dimensional_laplace_value_gradient_and_scores_equal_numpy():
         lambda t: _numpy_laplace_per_cluster(df, *_natural(model, t, names)[:2],
                                              _cov(_natural(model, t, names)))[:3], theta, 1e-6).T
     np.testing.assert_allclose(scores[:3], per_cluster, rtol=1e-5, atol=1e-6)
+
+
+def test_jax_laplace_on_unequal_clusters_equals_numpy_with_its_scores():
+    """backend="jax": one XLA function per chunk shape, single clusters padded to one shape."""
+    pytest.importorskip("jax")
+    df = unbalanced_clusters(simulate_ri_logistic(30, 8, -TAU, BETA, 1.0, seed=3), seed=3)
+    model = mm.regression_mixture(df, "y", "x", 1, cluster="cluster", random=["intercept", "slope"],
+                                  family="binary")
+    params = np.array([TAU, BETA, 1.0, 0.2, 0.5])
+    names = ["y$1|c#1", "y ON x|c#1", "var(u)", "cov(s,u)", "var(s)"]
+    theta = model.theta_from_values(dict(zip(names, params)))
+    objective = model.compile("laplace", 1, backend="jax")
+    ll, grad = objective.loglik_grad(theta)
+    assert ll == pytest.approx(_numpy_laplace(df, params), abs=1e-8)
+    reference = central_differences(lambda t: _numpy_laplace(df, _natural(model, t, names)), theta, 1e-6)
+    np.testing.assert_allclose(grad, reference, rtol=1e-5, atol=1e-5)
+    scores = objective.scores(theta)
+    np.testing.assert_allclose(scores.sum(axis=0), grad, atol=1e-9)
+    sizes = df.groupby("cluster").size().to_numpy()  # clusters in code order = sorted labels
+    first, smallest, largest = 0, int(np.argmin(sizes)), int(np.argmax(sizes))
+    per_cluster = central_differences(
+        lambda t: _numpy_laplace_per_cluster(df, *_natural(model, t, names)[:2],
+                                             _cov(_natural(model, t, names)))[[first, smallest, largest]], theta,
+        1e-6).T
+    np.testing.assert_allclose(scores[[first, smallest, largest]], per_cluster, rtol=1e-5, atol=1e-6)
 
 
 def _values(model, theta):

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from reference_twolevel import (loglik_between_class_regression, loglik_lca_random_logit, loglik_linear_mixed,
-                                loglik_ri_logistic, loglik_within_class_random_logit, simulate_lca,
-                                simulate_model5, simulate_ri_logistic)
+from reference_twolevel import (lca_random_logit_posteriors, loglik_between_class_regression, loglik_lca_random_logit,
+                                loglik_linear_mixed, loglik_ri_logistic, loglik_within_class_random_logit,
+                                simulate_lca, simulate_model5, simulate_ri_logistic, unbalanced_clusters)
 
 import mlmix_pymc as mm
 
@@ -238,21 +238,10 @@ def test_between_factor_with_free_loadings_equals_closed_form():
     assert model.loglik(values, "adaptive", 3) == pytest.approx(reference, abs=1e-8)
 
 
-def _unbalanced(df, seed):
-    """Clusters of 1 to 12 rows (rows dropped at random), rows shuffled across clusters."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for _, rows in df.groupby("cluster").groups.items():
-        keep.extend(rng.choice(np.asarray(rows), size=rng.integers(1, len(rows) + 1), replace=False))
-    return df.loc[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
-
-
 def test_unbalanced_shuffled_clusters_lca_and_posteriors_equal_bruteforce():
     """Padded chunks of unequal clusters (the engine's layout): values and per-row class
     posteriors P(C_ij = k | y_j) against a numpy grid over the random class logit."""
-    from scipy.special import logsumexp
-
-    df = _unbalanced(simulate_lca(40, 12, seed=8, var_c=2.0), seed=8)
+    df = unbalanced_clusters(simulate_lca(40, 12, seed=8, var_c=2.0), seed=8)
     assert df.groupby("cluster").size().nunique() > 5
     items = [f"u{m}" for m in range(1, 5)]
     model = mm.lca(df, items=items, n_classes=2, cluster="cluster", random_intercept=True)
@@ -262,30 +251,14 @@ def test_unbalanced_shuffled_clusters_lca_and_posteriors_equal_bruteforce():
     reference = loglik_lca_random_logit(df, items, "cluster", values, K=2, points=600)
     assert model.loglik(values, "gauss-hermite", 100) == pytest.approx(reference, abs=1e-6)
 
-    # posteriors: grid over a ~ N(0, 2), P(C_i = k | y_j) = E[P(k | a) f_ik / sum_k' ... | y_j]
-    grid = np.linspace(-12, 12, 2001)
-    log_f = np.zeros((len(df), 2))
-    for k in (1, 2):
-        for item in items:
-            p1 = 1 / (1 + np.exp(values[f"{item}$1|c#{k}"]))
-            log_f[:, k - 1] += np.where(df[item] == 1, np.log(p1), np.log1p(-p1))
-    logit = values["[c#1]"] + grid
-    log_prior = np.stack([-np.logaddexp(0, -logit), -np.logaddexp(0, logit)], axis=1)  # (G, 2)
-    expected = np.empty((len(df), 2))
-    for _, rows in df.groupby("cluster").groups.items():
-        rows = np.asarray(rows)
-        joint = log_prior[:, None, :] + log_f[rows][None]  # (G, n_j, 2)
-        row_ll = logsumexp(joint, axis=2)
-        log_w = -grid**2 / 4 + row_ll.sum(axis=1)
-        w = np.exp(log_w - logsumexp(log_w))
-        expected[rows] = np.einsum("g,gik->ik", w, np.exp(joint - row_ll[..., None]))
+    expected = lca_random_logit_posteriors(df, items, values)  # a grid over the random logit
     theta = model.theta_from_values(values)
     _, posterior, _, _ = model.compile("gauss-hermite", 100).class_probabilities(theta)
     np.testing.assert_allclose(posterior, expected, atol=1e-6)
 
 
 def test_unbalanced_shuffled_clusters_random_intercept_logistic_equals_bruteforce():
-    df = _unbalanced(simulate_ri_logistic(50, 12, -0.5, 1.0, 1.0, seed=9), seed=9)
+    df = unbalanced_clusters(simulate_ri_logistic(50, 12, -0.5, 1.0, 1.0, seed=9), seed=9)
     model = mm.regression_mixture(df, "y", "x", 1, cluster="cluster", random=["intercept"], family="binary")
     values = {"y$1|c#1": 0.5, "y ON x|c#1": 1.0, "var(u)": 1.0}
     reference = loglik_ri_logistic(df.y.to_numpy(), df.cluster.to_numpy(), df.x.to_numpy(), -0.5, 1.0, 1.0)

@@ -6,8 +6,8 @@ PyTensor's JAX linker (a few seconds, no C compiler; on a machine with a GPU and
 build of jax the graph runs there). Only the compiled functions change: the graph, the
 optimizer and every result are the same.
 
-JAX needs static array shapes; the two-level graph derives shapes from its data chunks,
-so JAX serves single-level models (LCA / LPA, factor mixtures, GoM, 3PL).
+JAX needs static array shapes: two-level models, whose graph takes chunks of clusters as
+inputs, get one XLA function per chunk shape (``jax_functions.py``), a few per model.
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from ..errors import SpecificationError
 BACKENDS = ("c", "jax")
 
 
-def check_backend(backend: str, two_level: bool) -> str:
-    """``backend`` validated for a model (clear errors for unknown names, missing jax, two-level)."""
+def check_backend(backend: str) -> str:
+    """``backend`` validated (clear errors for an unknown name or a missing jax)."""
     if backend not in BACKENDS:
         raise SpecificationError(f"backend={backend!r} is not one of {BACKENDS}")
     if backend == "jax":
-        if two_level:
-            raise SpecificationError("backend='jax' serves single-level models; the two-level graph has "
-                                     "data-dependent shapes that JAX cannot trace: use backend='c'")
         try:
             import jax  # noqa: F401
         except ImportError as err:

@@ -56,24 +56,22 @@ class ClusterFunctions:
     not there.
     """
 
-    def __init__(self, structure: GraphStructure, unit_rule=None):
+    def __init__(self, structure: GraphStructure, unit_rule=None, backend: str = "c"):
         self._structure, self._unit_rule = structure, unit_rule
+        self.backend = backend  # "c": one C function per graph; "jax": one XLA function per input shapes
         self._key = ("cluster",) + graph_signature(structure, unit_rule)
         self._graph = None  # (inputs, terms), built on first need
-        self.value_grad = self._function("value_grad", lambda inputs, terms: [
-            terms.total, pytensor.grad(terms.total, inputs.theta)])
-        self.details = self._function("details", lambda inputs, terms: [
-            terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
-            terms.class_prior])
+        self._value_grad = None
+        self._details = None
         self._node_derivs = None
         self._laplace = None
         self._node_terms = None
 
     @classmethod
-    def for_structure(cls, structure: GraphStructure, unit_rule=None) -> "ClusterFunctions":
-        """The functions of ``structure``'s graph, compiled once per graph signature."""
-        return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule), lambda: cls(structure, unit_rule),
-                              CACHE_SIZE)
+    def for_structure(cls, structure: GraphStructure, unit_rule=None, backend: str = "c") -> "ClusterFunctions":
+        """The functions of ``structure``'s graph, compiled once per graph signature and backend."""
+        return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule) + (backend,),
+                              lambda: cls(structure, unit_rule, backend), CACHE_SIZE)
 
     def _symbolic(self):
         if self._graph is None:
@@ -82,7 +80,17 @@ class ClusterFunctions:
         return self._graph
 
     def _function(self, name: str, outputs):
-        """The compiled function ``outputs(inputs, terms)`` of the graph, from the disk cache if there."""
+        """The compiled function ``outputs(inputs, terms)`` of the graph: C from the disk cache
+        if there; JAX compiled at its first call for each input shapes (``jax_functions.py``)."""
+        if self.backend == "jax":
+            from .jax_functions import ShapeSpecializedFunction
+
+            def graph(shapes):  # a graph of its own on inputs of static shapes
+                inputs = ClusterInputs.create(self._structure, shapes)
+                terms = build_cluster_loglik(self._structure, inputs, self._unit_rule)
+                return inputs.as_list(), outputs(inputs, terms)
+
+            return ShapeSpecializedFunction(graph, name, self._key + (name,))
         from .function_cache import cached_function
 
         def build():
@@ -90,6 +98,25 @@ class ClusterFunctions:
             return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
 
         return cached_function(self._key + (name,), build)
+
+    @property
+    def value_grad(self):
+        """(total log-likelihood, its gradient in theta) at fixed nodes, loaded on first use
+        (a Laplace fit never needs it)."""
+        if self._value_grad is None:
+            self._value_grad = self._function("value_grad", lambda inputs, terms: [
+                terms.total, pytensor.grad(terms.total, inputs.theta)])
+        return self._value_grad
+
+    @property
+    def details(self):
+        """Per cluster and row: log-likelihoods, node terms, between- and within-class
+        posteriors and priors (``IntegratedObjective.details``), loaded on first use."""
+        if self._details is None:
+            self._details = self._function("details", lambda inputs, terms: [
+                terms.cluster_loglik, terms.node_terms, terms.d_log_prior, terms.d_log_post, terms.class_post,
+                terms.class_prior])
+        return self._details
 
     def node_terms(self):
         """The log integrand at the nodes alone, (M, J, Q): adaptive node placement, compiled
@@ -205,17 +232,19 @@ class ClusterData:
         self.starts = np.searchsorted(codes[self.order], np.arange(self.n_clusters + 1))
         self.sizes = np.diff(self.starts)
 
-    def chunk_of(self, clusters) -> Chunk:
-        """The graph inputs of the given clusters (global numbers), padded to the largest."""
+    def chunk_of(self, clusters, pad_to: int = 0) -> Chunk:
+        """The graph inputs of the given clusters (global numbers), padded to the largest
+        (or to ``pad_to`` rows per cluster, if more: one shape for every single cluster)."""
         st = self.structure
         clusters = np.asarray(clusters, dtype=np.int64)
         sizes = self.sizes[clusters]
-        size = int(sizes.max())
+        size = max(int(sizes.max()), pad_to)
         offset = np.minimum(np.arange(size)[None, :], sizes[:, None] - 1)  # padding repeats the last row
         padded = self.order[self.starts[clusters][:, None] + offset].ravel()
         real = (np.arange(size)[None, :] < sizes[:, None]).ravel()
         first_row = np.arange(len(clusters), dtype=np.int64) * size
-        arrays = [g.data[padded] for g in st.groups] + [st.covariates[padded], real.astype(float), first_row]
+        mask = real.reshape(len(clusters), size).astype(float)
+        arrays = [g.data[padded] for g in st.groups] + [st.covariates[padded], mask, first_row]
         return Chunk(clusters, arrays, padded[real], real)
 
     def cluster_chunk(self, first: int, last: int) -> Chunk:

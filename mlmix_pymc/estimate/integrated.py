@@ -33,7 +33,8 @@ from ..errors import SpecificationError
 from ..graph.structure import GraphStructure
 from ..integration import QuadratureRule, make_rule
 from . import node_placement
-from .cluster_engine import Chunk, ClusterData, ClusterFunctions
+from .cluster_engine import CALL_COST_CELLS, Chunk, ClusterData, ClusterFunctions
+from .jax_functions import JAX_CALL_COST_CELLS
 
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
 MAX_CHUNK_CELLS = 2_000_000  # rows x nodes x joint classes evaluated in one call
@@ -76,7 +77,7 @@ class IntegratedObjective:
     laplace_gradient = "exact"
 
     def __init__(self, structure: GraphStructure, integration: str = "gauss-hermite", points: int = 15,
-                 unit_rule=None, seed: int = 0):
+                 unit_rule=None, seed: int = 0, backend: str = "c"):
         if integration not in INTEGRATIONS:
             raise SpecificationError(f"integration={integration!r} is not one of {INTEGRATIONS}")
         self.structure = structure
@@ -84,7 +85,8 @@ class IntegratedObjective:
         self.integration, self.points = integration, _check_points(points)
         self.dim = structure.between_model.dim if structure.between_model is not None else 0
         self.n_between = structure.between.n_classes if structure.between is not None else 1
-        self.functions = ClusterFunctions.for_structure(structure, unit_rule)
+        self.backend = backend  # "c" or "jax" (``backend.py``; JAX: one compile per chunk shape)
+        self.functions = ClusterFunctions.for_structure(structure, unit_rule, backend)
         self.data = ClusterData(structure)
         self.n_clusters = self.data.n_clusters
         if self.dim == 0:
@@ -103,12 +105,15 @@ class IntegratedObjective:
     def _use_rule(self, rule: QuadratureRule) -> None:
         self.rule = rule
         self._row_cells = cells = max(1, rule.n_points * self.structure.n_joint * self.n_between)
-        self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells), row_cost=cells)
+        call_cost = JAX_CALL_COST_CELLS if self.backend == "jax" else CALL_COST_CELLS
+        self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells), row_cost=cells, call_cost=call_cost)
         self.nodes, self.logq = node_placement.fixed_nodes(rule, self.n_between, self.n_clusters)
 
     def cluster_chunk(self, first: int, last: int) -> Chunk:
-        """The graph inputs of clusters ``first..last-1``."""
-        return self.data.cluster_chunk(first, last)
+        """The graph inputs of clusters ``first..last-1`` (JAX: padded to the largest cluster,
+        so that single clusters share one compiled shape)."""
+        pad_to = int(self.data.sizes.max()) if self.backend == "jax" else 0
+        return self.data.chunk_of(np.arange(first, last), pad_to)
 
     def _call(self, fn, theta, chunk: Chunk, nodes=None, logq=None):
         nodes = self.nodes if nodes is None else nodes

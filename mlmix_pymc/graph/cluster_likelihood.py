@@ -49,17 +49,22 @@ class ClusterInputs:
     theta: object  # (n_free,)
     group_data: list  # per measurement group: (n, ...) data matrix
     covariates: object  # (n, q)
-    row_mask: object  # (n,) 1 for a real row, 0 for padding (n = J x m, ``ClusterData``)
+    row_mask: object  # (J, m) 1 for a real row, 0 for padding (n = J x m rows, ``ClusterData``)
     first_row: object  # (J,) int: a row of each cluster (cluster covariates)
     nodes: object  # (M, J, Q, dim) standard-normal nodes per between class
     logq: object  # (M, J, Q) log weights without the N(0, I) density
 
     @classmethod
-    def create(cls, structure: GraphStructure) -> "ClusterInputs":
-        """Fresh symbolic variables matching ``structure``."""
-        return cls(pt.vector("theta"), [pt.matrix(f"data_{i}") for i in range(len(structure.groups))],
-                   pt.matrix("covariates"), pt.vector("row_mask"), pt.lvector("first_row"),
-                   pt.tensor4("nodes"), pt.tensor3("logq"))
+    def create(cls, structure: GraphStructure, shapes=None) -> "ClusterInputs":
+        """Fresh symbolic variables matching ``structure``; with ``shapes`` (one per input, in
+        ``as_list`` order) of those static shapes (JAX, ``estimate/jax_functions.py``)."""
+        names = (["theta"] + [f"data_{i}" for i in range(len(structure.groups))]
+                 + ["covariates", "row_mask", "first_row", "nodes", "logq"])
+        ndims = [1] + [2] * len(structure.groups) + [2, 2, 1, 4, 3]
+        dtypes = ["float64"] * (len(names) - 3) + ["int64", "float64", "float64"]
+        shapes = [(None,) * nd for nd in ndims] if shapes is None else shapes
+        v = [pt.tensor(name=name, dtype=dtype, shape=tuple(shape)) for name, dtype, shape in zip(names, dtypes, shapes)]
+        return cls(v[0], v[1:-5], *v[-5:])
 
     def as_list(self) -> list:
         """Inputs in the order the compiled functions take them (theta first)."""
@@ -91,7 +96,8 @@ def random_effect_values(structure: GraphStructure, phi, group: int, z, x_cluste
     tri = structure.layout.blocks[bm.covariance_keys[group]].index
     rows, cols = np.nonzero(tri >= 0)
     chol = pt.set_subtensor(pt.zeros((bm.dim, bm.dim))[rows, cols], phi[0, tri[rows, cols]])
-    xi = pt.tensordot(z, chol, axes=[[2], [1]])  # (J, Q, dim): L z
+    # (J, Q, dim): L z, a broadcast sum over dim (no reshape to 2-D: shapes stay static for JAX)
+    xi = (z[:, :, None, :] * chol[None, None, :, :]).sum(axis=-1)
     effects = []
     names = structure.covariate_names
     for r in range(bm.dim):
@@ -110,7 +116,7 @@ def _to_rows(per_cluster, n_clusters, size):
     """(J, ...) per cluster -> (J*m, ...) on the padded rows: a broadcast (its gradient a sum)."""
     rest = tuple(per_cluster.shape[i] for i in range(1, per_cluster.ndim))
     spread = pt.broadcast_to(per_cluster[:, None], (n_clusters, size, *rest))
-    return spread.reshape((n_clusters * size, *rest))
+    return spread.reshape((-1, *rest))  # -1, not J*m: shapes stay static for JAX
 
 
 def _sum_rows(per_row, mask, n_clusters, size):
@@ -166,7 +172,7 @@ def mixture_by_products(cluster_prior, log_f, n_clusters, size, n_classes: int):
     fit = pt.exp(log_f - shift[:, None]).reshape((n_clusters, size, n_classes))  # (J, m, K)
     prob = pt.exp(cluster_prior)  # (J, Q, K)
     total = pt.matmul(fit, prob.dimshuffle(0, 2, 1))  # (J, m, Q): one small matrix product per cluster
-    return pt.log(total).reshape((n_clusters * size, -1)) + shift[:, None]
+    return pt.log(total).reshape((-1, total.shape[2])) + shift[:, None]
 
 
 def _within_loglik(parts: UnitTerms, log_joint, n_classes: int, n_clusters, size):
@@ -189,8 +195,10 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
     phi = layout.symbolic_natural(inputs.theta[None, :])
     x = inputs.covariates
     x_cluster = x[inputs.first_row]
-    n_rows, n_clusters = x.shape[0], inputs.first_row.shape[0]
-    size = n_rows // n_clusters  # m, rows per cluster in the padded layout
+    n_rows = x.shape[0]
+    # J clusters of m rows in the padded layout; both read off the mask's shape (not n // J),
+    # so every shape is static once the inputs' shapes are (JAX traces them)
+    n_clusters, size = inputs.row_mask.shape[0], inputs.row_mask.shape[1]
 
     def to_rows(per_cluster):
         return _to_rows(per_cluster, n_clusters, size)
