@@ -12,15 +12,16 @@ What is measured
   ``contra_laplace`` / ``contra_agq25`` (``benchmarks/glmm.py``'s Contraception GLMM,
   1934 rows / 60 districts, Laplace / adaptive 25 points, starts (0, 0)). For these,
   ``first_fit_s`` is what a user waits for in a new process: building the model from the
-  DataFrame and its first ``model.fit`` (compiles included; with ``--cold`` an empty
-  PyTensor cache for C); ``fit_s`` a second fit in the same process; ``eval_ms`` the
+  DataFrame and its first ``model.fit`` (compiles included; with ``--cold`` empty caches
+  for both backends); ``fit_s`` a second fit in the same process; ``eval_ms`` the
   log-likelihood + gradient at the optimum (adapted nodes; Laplace: mode search included).
 
 For every case and backend, in a fresh Python process (``subprocess``):
 
 * ``build_s``: ``mm.lca`` / ``mm.gom`` + ``model.compile(backend=...)`` + the first
   ``loglik_grad`` call (JAX compiles at the first call). With ``--cold`` the C backend
-  runs with an empty PyTensor cache (``base_compiledir`` in a temporary folder): a new
+  and JAX run with an empty PyTensor cache (``base_compiledir`` in a temporary folder, which
+  also holds our function cache and XLA's): a new
   graph's first compile; otherwise the cache of this machine is used (warm).
 * ``eval_ms``: median of ``--n-eval`` calls of ``loglik_grad(theta)`` (log-likelihood and
   gradient) at a fixed theta; ``ratio``: JAX's time over C's for the same case.
@@ -148,7 +149,7 @@ def child(case, backend, n, n_eval):
 def run_child(case, backend, n, n_eval, cold):
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
-        if cold and backend == "c":
+        if cold:  # empty PyTensor cache, and with it our function cache and XLA's (JAX)
             env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp}"
         out = subprocess.run([sys.executable, __file__, "--child", case, backend, str(n), str(n_eval)], env=env,
                              capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
@@ -163,13 +164,13 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     p.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
     p.add_argument("--n-eval", type=int, default=20)
-    p.add_argument("--cold", action="store_true", help="C backend with an empty PyTensor compile cache")
+    p.add_argument("--cold", action="store_true", help="an empty PyTensor compile cache (C modules; our function cache and XLA's for JAX)")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         case, backend, n, n_eval = args.child
         return child(case, backend, int(n), int(n_eval))
-    print(f"Backends C vs JAX ({'cold' if args.cold else 'warm'} C cache); loglik_grad median of {args.n_eval}")
+    print(f"Backends C vs JAX ({'cold' if args.cold else 'warm'} caches); loglik_grad median of {args.n_eval}")
     print(machine_line())
     rows = []
     for case in args.cases:
