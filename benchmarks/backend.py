@@ -86,6 +86,16 @@ def _model(case, n):
     return mm.lca(df, list(df.columns), 3)
 
 
+def _eval_ms_and_peak(objective, theta, n_eval):
+    """Median ms of ``n_eval`` loglik_grad calls, and this process's peak resident MB."""
+    times = []
+    for _ in range(n_eval):
+        t = time.perf_counter()
+        objective.loglik_grad(theta)
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times)), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _two_level_model(name):
     if name == "b_lca3":
         from twolevel import make_case
@@ -111,15 +121,10 @@ def child_two_level(case, backend, n_eval):
     objective = model.compile(integration, points, backend=backend)
     theta = np.asarray(result.theta)
     objective.adapt(theta)
-    times = []
-    for _ in range(n_eval):
-        t = time.perf_counter()
-        objective.loglik_grad(theta)
-        times.append(time.perf_counter() - t)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    eval_ms, peak = _eval_ms_and_peak(objective, theta, n_eval)
     print("RESULT " + json.dumps(dict(case=case, rows=len(model.structure.cluster_codes), backend=backend,
-                                      first_fit_s=first_fit_s, fit_s=fit_s, eval_ms=1e3 * float(np.median(times)),
-                                      peak_mb=peak, loglik=float(result.loglik))))
+                                      first_fit_s=first_fit_s, fit_s=fit_s, eval_ms=eval_ms, peak_mb=peak,
+                                      loglik=float(result.loglik))))
 
 
 def child(case, backend, n, n_eval):
@@ -135,15 +140,9 @@ def child(case, backend, n, n_eval):
     theta = np.random.default_rng(0).normal(scale=0.3, size=model.n_free)
     ll, _ = objective.loglik_grad(theta)
     build_s = time.perf_counter() - t0
-    times = []
-    for _ in range(n_eval):
-        t = time.perf_counter()
-        objective.loglik_grad(theta)
-        times.append(time.perf_counter() - t)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    eval_ms, peak = _eval_ms_and_peak(objective, theta, n_eval)
     print("RESULT " + json.dumps(dict(case=case, rows=n, patterns=int(model.structure.n_patterns), backend=backend,
-                                      build_s=build_s, eval_ms=1e3 * float(np.median(times)), peak_mb=peak,
-                                      loglik=float(ll))))
+                                      build_s=build_s, eval_ms=eval_ms, peak_mb=peak, loglik=float(ll))))
 
 
 def run_child(case, backend, n, n_eval, cold):
