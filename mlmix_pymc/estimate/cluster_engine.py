@@ -247,10 +247,6 @@ class ClusterData:
         arrays = [g.data[padded] for g in st.groups] + [st.covariates[padded], mask, first_row]
         return Chunk(clusters, arrays, padded[real], real)
 
-    def cluster_chunk(self, first: int, last: int) -> Chunk:
-        """The graph inputs of clusters ``first..last-1``."""
-        return self.chunk_of(np.arange(first, last))
-
     def chunks(self, max_rows: int, row_cost: float = 1.0, call_cost: float = CALL_COST_CELLS) -> list[Chunk]:
         """Chunks of whole clusters of similar size with at most ``max_rows`` padded rows each.
 
