@@ -88,9 +88,9 @@ class Model:
         unit_key = self.unit_rule_key(integration, points, factor_points)
         if self.structure.is_two_level:
             key = (unit_key, integration or "gauss-hermite", 15 if points is None else points)
-            key = key if backend == "c" else key + (backend,)
         else:
-            key = (unit_key,) if backend == "c" else (unit_key, backend)
+            key = (unit_key,)
+        key = key if backend == "c" else key + (backend,)
         if key not in self._compiled:
             from .integration import unit_rule
             from .progress import compile_notice

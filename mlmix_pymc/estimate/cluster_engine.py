@@ -24,6 +24,9 @@ CACHE_SIZE = 8
 # the cost of one more call of a compiled function (Python and PyTensor overhead, ~0.1 ms),
 # in evaluated cells (rows x nodes x classes): chunks trade padding against calls with it
 CALL_COST_CELLS = 5_000
+# the cost of one more compiled graph or shape (a Bayesian graph per size group, a JAX
+# function per chunk shape: seconds, ~100 evaluations of a fit), in cells per evaluation
+NEW_GRAPH_COST_CELLS = 1_000_000
 _FUNCTIONS: "OrderedDict[tuple, ClusterFunctions]" = OrderedDict()
 
 
@@ -73,10 +76,14 @@ class ClusterFunctions:
         return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule) + (backend,),
                               lambda: cls(structure, unit_rule, backend), CACHE_SIZE)
 
+    def _build(self, shapes=None):
+        """(inputs, terms) of a fresh symbolic graph; ``shapes``: static input shapes (JAX)."""
+        inputs = ClusterInputs.create(self._structure, shapes)
+        return inputs, build_cluster_loglik(self._structure, inputs, self._unit_rule)
+
     def _symbolic(self):
         if self._graph is None:
-            inputs = ClusterInputs.create(self._structure)
-            self._graph = inputs, build_cluster_loglik(self._structure, inputs, self._unit_rule)
+            self._graph = self._build()
         return self._graph
 
     def _function(self, name: str, outputs):
@@ -86,8 +93,7 @@ class ClusterFunctions:
             from .jax_functions import ShapeSpecializedFunction
 
             def graph(shapes):  # a graph of its own on inputs of static shapes
-                inputs = ClusterInputs.create(self._structure, shapes)
-                terms = build_cluster_loglik(self._structure, inputs, self._unit_rule)
+                inputs, terms = self._build(shapes)
                 return inputs.as_list(), outputs(inputs, terms)
 
             return ShapeSpecializedFunction(graph, name, self._key + (name,))

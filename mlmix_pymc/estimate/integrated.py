@@ -33,8 +33,7 @@ from ..errors import SpecificationError
 from ..graph.structure import GraphStructure
 from ..integration import QuadratureRule, make_rule
 from . import node_placement
-from .cluster_engine import CALL_COST_CELLS, Chunk, ClusterData, ClusterFunctions
-from .jax_functions import JAX_CALL_COST_CELLS
+from .cluster_engine import CALL_COST_CELLS, NEW_GRAPH_COST_CELLS, Chunk, ClusterData, ClusterFunctions
 
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
 MAX_CHUNK_CELLS = 2_000_000  # rows x nodes x joint classes evaluated in one call
@@ -105,7 +104,7 @@ class IntegratedObjective:
     def _use_rule(self, rule: QuadratureRule) -> None:
         self.rule = rule
         self._row_cells = cells = max(1, rule.n_points * self.structure.n_joint * self.n_between)
-        call_cost = JAX_CALL_COST_CELLS if self.backend == "jax" else CALL_COST_CELLS
+        call_cost = NEW_GRAPH_COST_CELLS if self.backend == "jax" else CALL_COST_CELLS
         self._chunks = self.data.chunks(max(1, MAX_CHUNK_CELLS // cells), row_cost=cells, call_cost=call_cost)
         self.nodes, self.logq = node_placement.fixed_nodes(rule, self.n_between, self.n_clusters)
 
@@ -232,7 +231,8 @@ class IntegratedObjective:
         # one graph per group of similar cluster sizes: a graph costs compile time, so groups
         # split only where padding would cost more than a million cells
         n_rows = len(self.structure.cluster_codes)
-        for chunk in self.data.chunks(n_rows * int(self.data.sizes.max()), row_cost=self._row_cells, call_cost=1e6):
+        for chunk in self.data.chunks(n_rows * int(self.data.sizes.max()), row_cost=self._row_cells,
+                                      call_cost=NEW_GRAPH_COST_CELLS):
             c = chunk.clusters
             data = [pt.as_tensor_variable(a) for a in chunk.arrays]
             if z is not None and self.dim:

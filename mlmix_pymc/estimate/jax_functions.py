@@ -8,19 +8,15 @@ So ``ShapeSpecializedFunction`` builds and compiles the graph for the shapes of 
 call on inputs of those static shapes (PyTensor then folds every shape into a constant)
 and keeps one compiled function per distinct set of input shapes, on disk too
 (``function_cache.py``; XLA's persistent cache keeps the machine code).
-The chunks of a JAX objective are cut with a high call cost (``JAX_CALL_COST_CELLS``) so
-a model has a few shapes, each compiled once (about 2-3 s).
+The chunks of a JAX objective are cut with the cost of a new shape
+(``cluster_engine.NEW_GRAPH_COST_CELLS``) as their call cost, so a model has a few
+shapes, each compiled once (about 2-3 s).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytensor
-
-# a new chunk shape costs one JAX compile (~2-3 s, ~100 evaluations of a fit): the padding
-# of ~1e6 cells per evaluation is cheaper than that
-JAX_CALL_COST_CELLS = 1_000_000
-
 
 def jax_mode():
     """PyTensor's JAX linker after PyTensor's canonical rewrites only, without ``Assert`` nodes.
