@@ -12,6 +12,10 @@ Within-level factors are integrated by the fixed rule ``unit_rule``, or, with
 of the factors (mean and Cholesky factor of the covariance, from a fine grid, iterated;
 ``node_placement.py``). As for cluster random effects, the nodes are held fixed while the
 optimizer runs and re-adapted between runs (``optimize.maximize``).
+
+A data set of more distinct rows than ``row_chunks.MAX_ROW_CHUNK_CELLS`` allows in one call
+gets graphs that take the rows as inputs, called on chunks of rows (``row_chunks.py``): the
+value-and-gradient graph and the per-row score graph each with their own chunk length.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from ..graph.unit import RowNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
 from .backend import compile_mode
+from .row_chunks import RowChunks, chunk_length
 
 START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
+_ALL_COMBINE = ("sum", "sum", "rows", "rows", "rows")  # total, gradient, loglik_rows, log_joint, log_prior
 
 
 class CompiledLikelihood:
@@ -42,7 +48,8 @@ class CompiledLikelihood:
         self.backend = backend  # "c" or "jax" (``backend.py``): every function of this objective
         self.unit_rule = rule  # nodes of the within-level factors (None without factors)
         self.adapts = bool(adaptive and rule is not None)
-        theta = pt.vector("theta")
+        # JAX: a static length (the Hessian's scan over theta and every shape must be concrete)
+        theta = pt.vector("theta", shape=(structure.layout.n_free if backend == "jax" else None,))
         self._theta = theta
         self._extra = []  # per-row factor nodes (adaptive): graph inputs after theta
         graph_rule = rule
@@ -53,24 +60,60 @@ class CompiledLikelihood:
             graph_rule = RowNodes(*self._extra)
             self._set_row_nodes(*self._broadcast(rule))
         self._graph_rule = graph_rule
-        terms = build_loglik(structure, theta[None, :], rule=graph_rule)
-        total = pt.dot(pt.as_tensor_variable(structure.pattern_counts), terms.loglik_rows)
+        self._chunks = self._row_chunks(per_row=False)  # None: the graph holds all rows itself
+        data = self._data_of(self._chunks)
+        terms = build_loglik(structure, theta[None, :], rule=graph_rule, **data)
+        counts = pt.as_tensor_variable(structure.pattern_counts) if self._chunks is None else self._chunks.inputs.counts
+        total = pt.dot(counts, terms.loglik_rows)
         self._grad = pytensor.grad(total, theta)
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model
         self._all = self._function([theta, *self._extra], [total, self._grad, terms.loglik_rows,
-                                                              terms.log_joint, terms.log_prior],
-                                      on_unused_input="ignore")
+                                                              terms.log_joint, terms.log_prior], self._chunks)
         self._hess = None
         self._scores = None
         self._factor_posterior = None
         self._node_terms = None
         self._membership = None
+        self._score_chunks = None
 
-    def _function(self, *args, **kwargs):
-        """``pytensor.function`` compiled with this objective's backend."""
+    def _function(self, inputs, outputs, chunks: RowChunks | None):
+        """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) compiled with
+        this objective's backend."""
+        rows = [] if chunks is None else chunks.inputs.as_list()
+        if self.backend == "jax" and chunks is not None:  # static shapes: folded by the canonical rewrites
+            from .jax_functions import jax_mode
+
+            return pytensor.function(inputs + rows, outputs, mode=jax_mode(), on_unused_input="ignore")
         with compile_mode(self.backend):
-            return pytensor.function(*args, **kwargs)
+            return pytensor.function(inputs + rows, outputs, on_unused_input="ignore")
+
+    # ------------------------------------------------------------ chunks of rows
+    def _row_chunks(self, per_row: bool) -> RowChunks | None:
+        """Chunks of rows for the ordinary or the per-row (score) graph; None when all rows fit one call."""
+        n_nodes = 0 if self.unit_rule is None else len(self.unit_rule.log_weights)
+        length = chunk_length(self.structure, n_nodes, per_row)
+        return None if length is None else RowChunks(self.structure, length, static=self.backend == "jax")
+
+    @staticmethod
+    def _data_of(chunks: RowChunks | None) -> dict:
+        """``build_loglik``'s data arguments: the chunk inputs, or nothing (the structure's own data)."""
+        if chunks is None:
+            return {}
+        rows = chunks.inputs
+        return dict(group_data=rows.group_data, covariates=rows.covariates, known_mask=rows.known_mask)
+
+    def _run(self, fn, chunks: RowChunks | None, first, combine: tuple) -> list:
+        """``fn`` at ``first`` (theta, or the (n, n_free) theta rows when ``combine`` stacks rows of
+        a per-row graph: ``first`` is then cut by rows too) and the current factor nodes: one call,
+        or one per chunk of rows with the outputs combined (``RowChunks.call``)."""
+        extra = [self.unit_z, self.unit_log_weights] if self.adapts else []
+        if chunks is None:
+            out = fn(first, *extra)
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+        if np.ndim(first) == 2:  # theta rows: cut with the rows
+            return chunks.call(fn, [], [first, *extra], combine)
+        return chunks.call(fn, [first], extra, combine)
 
     # ------------------------------------------------------------ adaptive factor nodes
     def _broadcast(self, rule):
@@ -82,10 +125,6 @@ class CompiledLikelihood:
     def _set_row_nodes(self, z, log_weights) -> None:
         self.unit_z, self.unit_log_weights = z, log_weights
 
-    def _args(self, theta) -> list:
-        theta = np.asarray(theta, dtype=float)
-        return [theta, self.unit_z, self.unit_log_weights] if self.adapts else [theta]
-
     def adapt(self, theta: np.ndarray, max_rounds: int = 20, tol: float = 1e-6) -> None:
         """Move the factor nodes to every row's and class's posterior at ``theta`` (adaptive only)."""
         if not self.adapts:
@@ -93,21 +132,28 @@ class CompiledLikelihood:
         if self._node_terms is None:
             from ..graph.likelihood import build_factor_node_terms
 
-            terms = build_factor_node_terms(self.structure, self._theta, self._graph_rule)
-            self._node_terms = self._function([self._theta, *self._extra], terms, on_unused_input="ignore")
+            data = self._data_of(self._chunks)
+            terms = build_factor_node_terms(self.structure, self._theta, self._graph_rule, data.get("group_data"))
+            self._node_terms = self._function([self._theta, *self._extra], terms, self._chunks)
         dim = self.unit_rule.dim
         theta = np.asarray(theta, dtype=float)
         z, log_w = self._broadcast(make_rule("gauss-hermite", dim, START_GRID_POINTS.get(dim, 7)))
-        mean, chol = node_placement.posterior_moments(np.asarray(self._node_terms(theta, z, log_w)), z)
+        mean, chol = node_placement.posterior_moments(self._node_terms_at(theta, z, log_w), z)
         z, log_w = self._shifted(mean, chol)
         for _ in range(max_rounds):
-            new_mean, new_chol = node_placement.posterior_moments(np.asarray(self._node_terms(theta, z, log_w)), z)
+            new_mean, new_chol = node_placement.posterior_moments(self._node_terms_at(theta, z, log_w), z)
             change = max(np.max(np.abs(new_mean - mean)), np.max(np.abs(new_chol - chol)))
             mean, chol = new_mean, new_chol
             z, log_w = self._shifted(mean, chol)
             if change < tol:
                 break
         self._set_row_nodes(z, log_w)
+
+    def _node_terms_at(self, theta, z, log_w) -> np.ndarray:
+        """The factor integrand (n, K, Rn) at nodes ``z`` / ``log_w`` (all rows, chunked or not)."""
+        if self._chunks is None:
+            return np.asarray(self._node_terms(theta, z, log_w))
+        return self._chunks.call(self._node_terms, [theta], [z, log_w], ("rows",))[0]
 
     def loglik_with_points(self, theta: np.ndarray, points: int) -> float:
         """The log-likelihood at ``theta`` with adaptive factor nodes of another size (a check of
@@ -129,7 +175,7 @@ class CompiledLikelihood:
     # ------------------------------------------------------------ values
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Total log-likelihood and its gradient at ``theta``."""
-        ll, g = self._all(*self._args(theta))[:2]
+        ll, g = self._run(self._all, self._chunks, np.asarray(theta, dtype=float), _ALL_COMBINE)[:2]
         return float(ll), np.asarray(g)
 
     def loglik(self, theta: np.ndarray) -> float:
@@ -139,7 +185,8 @@ class CompiledLikelihood:
     def rows(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per data row: log-likelihood (n,), log P(joint class, y_i) and log P(joint class | x_i), both (n, J)."""
         idx = self.structure.row_pattern
-        return tuple(np.asarray(a)[idx] for a in self._all(*self._args(theta))[2:])
+        out = self._run(self._all, self._chunks, np.asarray(theta, dtype=float), _ALL_COMBINE)
+        return tuple(np.asarray(a)[idx] for a in out[2:])
 
     def class_probabilities(self, theta: np.ndarray):
         """Log-likelihood, posterior and model class probabilities per row, and no cluster info."""
@@ -177,7 +224,8 @@ class CompiledLikelihood:
         without factors; with factors and in GoM models, central differences of the exact gradient
         (2 x n_free gradients of a few ms, where compiling the exact Hessian of the node graph or
         of the Dirichlet programme takes seconds)."""
-        if self.unit_rule is not None or self.structure.is_gom:
+        jax_chunks = self.backend == "jax" and self._chunks is not None  # its scan over theta is not traceable
+        if self.unit_rule is not None or self.structure.is_gom or jax_chunks:
             from .integrated import central_differences
 
             hess = central_differences(lambda t: self.loglik_grad(t)[1], np.asarray(theta, dtype=float), 1e-5)
@@ -187,8 +235,8 @@ class CompiledLikelihood:
 
             with compile_notice("the Hessian for standard errors"):
                 h = pytensor.gradient.jacobian(self._grad, self._theta)
-                self._hess = self._function([self._theta, *self._extra], h, on_unused_input="ignore")
-        return np.asarray(self._hess(*self._args(theta)))
+                self._hess = self._function([self._theta, *self._extra], h, self._chunks)
+        return np.asarray(self._run(self._hess, self._chunks, np.asarray(theta, dtype=float), ("sum",))[0])
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per data row scores d log L_i / d theta, shape (n, n_free), times the row's sampling
@@ -196,19 +244,26 @@ class CompiledLikelihood:
         MLR sandwich needs: meat = sum_i w_i^2 s_i s_i').
 
         Built from the per-row graph: every distinct row gets its own copy of theta, so one
-        reverse pass yields all rows' gradients.
+        reverse pass yields all rows' gradients (on chunks of rows for large data sets, whose
+        per-row coefficients would not fit in memory at once).
         """
         if self._scores is None:
             from ..progress import compile_notice
 
             with compile_notice("the per-row scores for standard errors"):
-                rows = pt.matrix("theta_rows")
-                terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule)
+                self._score_chunks = chunks = self._row_chunks(per_row=True)
+                # a static shape for JAX (it traces no symbolic reshape sizes)
+                n_rows = self.structure.n_patterns if chunks is None else chunks.length
+                static = self.backend == "jax"
+                rows = pt.matrix("theta_rows", shape=(n_rows, self.structure.layout.n_free) if static else
+                                 (None, None))
+                terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule,
+                                     **self._data_of(self._score_chunks))
                 g = pytensor.grad(terms.loglik_rows.sum(), rows)
-                self._scores = self._function([rows, *self._extra], g, on_unused_input="ignore")
+                self._scores = self._function([rows, *self._extra], g, self._score_chunks)
         n = self.structure.n_patterns
-        args = self._args(theta)
-        per_pattern = np.asarray(self._scores(np.tile(args[0], (n, 1)), *args[1:]))
+        tiled = np.tile(np.asarray(theta, dtype=float), (n, 1))
+        per_pattern = np.asarray(self._run(self._scores, self._score_chunks, tiled, ("rows",))[0])
         per_row = per_pattern[self.structure.row_pattern]
         weights = self.structure.row_weights
         return per_row if weights is None else per_row * weights[:, None]
@@ -219,12 +274,12 @@ class CompiledLikelihood:
         if self._factor_posterior is None:
             from ..graph.likelihood import build_factor_posterior
 
-            logp = build_factor_posterior(self.structure, self._theta, self._graph_rule)
-            self._factor_posterior = self._function([self._theta, *self._extra], pt.exp(logp),
-                                                       on_unused_input="ignore")
+            logp = build_factor_posterior(self.structure, self._theta, self._graph_rule,
+                                          **self._data_of(self._chunks))
+            self._factor_posterior = self._function([self._theta, *self._extra], pt.exp(logp), self._chunks)
         self.adapt(theta)
         idx = self.structure.row_pattern
-        post = np.asarray(self._factor_posterior(*self._args(theta)))[idx]
+        post = self._run(self._factor_posterior, self._chunks, np.asarray(theta, dtype=float), ("rows",))[0][idx]
         return post, (self.unit_z[idx] if self.adapts else self.unit_rule.nodes)
 
     def membership_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +291,8 @@ class CompiledLikelihood:
             terms = gom_loglik(self.structure, phi, False, self._graph_rule)
             mean = pt.exp(terms.log_joint - terms.loglik_rows[:, None])
             self._membership = self._function([self._theta, *self._extra], [mean, pt.exp(terms.log_second)],
-                                                 on_unused_input="ignore")
+                                              None)  # GoM graphs hold their rows (never chunked)
         self.adapt(theta)
-        mean, second = (np.asarray(a)[self.structure.row_pattern] for a in self._membership(*self._args(theta)))
+        out = self._run(self._membership, None, np.asarray(theta, dtype=float), ("rows", "rows"))
+        mean, second = (np.asarray(a)[self.structure.row_pattern] for a in out)
         return mean, np.sqrt(np.clip(second - mean**2, 0.0, None))

@@ -52,13 +52,16 @@ def known_class_mask(structure: GraphStructure) -> np.ndarray | None:
 
 
 def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
-                 rule: QuadratureRule | None = None, group_data=None, covariates=None) -> LikelihoodTerms:
+                 rule: QuadratureRule | None = None, group_data=None, covariates=None,
+                 known_mask=None) -> LikelihoodTerms:
     """Symbolic per-row log-likelihood for a (R, n_free) matrix of parameter rows.
 
     ``rule`` integrates the within-level factors (fixed nodes; required when there are any).
-    ``group_data`` (one (n, P*S) tensor per measurement group) and ``covariates`` (n, q) replace
-    the structure's own data, e.g. by symbolic inputs so that one compiled graph serves any data
-    set of the same structure (``estimate/reuse.py``; not for grade-of-membership models).
+    ``group_data`` (one (n, P*S) tensor per measurement group), ``covariates`` (n, q) and
+    ``known_mask`` (n, J; ``known_class_mask``) replace the structure's own data, e.g. by
+    symbolic inputs so that one compiled graph serves any data set of the same structure
+    (``estimate/reuse.py``) or any chunk of its rows (``estimate/row_chunks.py``; not for
+    grade-of-membership models).
     """
     phi = structure.layout.symbolic_natural(theta_rows)
     if structure.is_gom:  # item-level classes: the class sum inside the item product (eq 28-35)
@@ -72,39 +75,46 @@ def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
     shape = (n_rows, structure.n_joint)
     log_joint = pt.broadcast_to(log_joint[:, 0, :], shape)
     log_prior = pt.broadcast_to(log_prior[:, 0, :], shape)
-    mask = known_class_mask(structure)
+    mask = known_class_mask(structure) if known_mask is None else known_mask
     if mask is not None:
         log_joint = log_joint + pt.as_tensor_variable(mask)
     return LikelihoodTerms(pt.logsumexp(log_joint, axis=1), log_joint, log_prior)
 
 
-def build_factor_node_terms(structure: GraphStructure, theta, rule):
+def build_factor_node_terms(structure: GraphStructure, theta, rule, group_data=None):
     """log w_r + log f(y_i | c, eta_c(z_r)) of the (single) class variable with factors, (n, K, Rn):
-    the integrand whose per-(row, class) moments place adaptive nodes."""
+    the integrand whose per-(row, class) moments place adaptive nodes. ``group_data`` as in
+    ``build_loglik``."""
     phi = structure.layout.symbolic_natural(theta[None, :])
     if structure.is_gom:  # one set of nodes per person (membership and factors jointly): (n, 1, Rn)
         from .gom_likelihood import gom_loglik
 
         return gom_loglik(structure, phi, False, rule).node_terms[:, None, :]
+    data = [g.data for g in structure.groups] if group_data is None else group_data
     node_terms: dict = {}
-    measurement_terms(structure, phi, [g.data for g in structure.groups], False, rule=rule, node_terms=node_terms)
+    measurement_terms(structure, phi, data, False, rule=rule, node_terms=node_terms)
     (terms,) = node_terms.values()
-    return pt.broadcast_to(terms[:, 0], (structure.n_patterns,) + tuple(terms.shape[2:]))
+    n_rows = structure.n_patterns if group_data is None else group_data[0].shape[0]
+    return pt.broadcast_to(terms[:, 0], (n_rows,) + tuple(terms.shape[2:]))
 
 
-def build_factor_posterior(structure: GraphStructure, theta, rule):
+def build_factor_posterior(structure: GraphStructure, theta, rule, group_data=None, covariates=None,
+                           known_mask=None):
     """Log posterior weights of (class, factor node) per row, (n, K, Rn), for factor scores.
 
     Only for a model whose factors belong to its single within-level class variable:
-    log P(c | x_i) + log w_r + log f(y_i | c, eta_c(z_r)), normalized over (c, r).
+    log P(c | x_i) + log w_r + log f(y_i | c, eta_c(z_r)), normalized over (c, r). The data
+    arguments as in ``build_loglik``.
     """
     phi = structure.layout.symbolic_natural(theta[None, :])
     (cv,) = structure.within_vars
+    data = [g.data for g in structure.groups] if group_data is None else group_data
     node_terms: dict = {}
-    measurement_terms(structure, phi, [g.data for g in structure.groups], False, rule=rule, node_terms=node_terms)
-    log_prior = within_log_prior(structure, phi, cv, class_logits(structure, phi, cv, False))  # (n|1, 1, K)
+    measurement_terms(structure, phi, data, False, rule=rule, node_terms=node_terms)
+    logits = class_logits(structure, phi, cv, False, covariates=covariates)
+    log_prior = within_log_prior(structure, phi, cv, logits)  # (n|1, 1, K)
     joint = log_prior[:, 0, :, None] + node_terms[cv.name][:, 0]  # (n, K, Rn)
-    mask = known_class_mask(structure)
+    mask = known_class_mask(structure) if known_mask is None else known_mask
     if mask is not None:
         joint = joint + pt.as_tensor_variable(mask)[:, :, None]
     flat = joint.reshape((joint.shape[0], -1))
