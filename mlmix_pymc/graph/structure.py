@@ -261,17 +261,19 @@ def distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Rows are hashed by their bytes (``pd.factorize``; -0.0 made 0.0 first, so equal numbers
     are equal bytes) and only the distinct rows are sorted, with ``np.lexsort``: 0.7 + 2 s
     instead of 8.3 s for 1,000,000 distinct rows of 41 columns, and milliseconds when the
-    rows repeat.
+    rows repeat. A C-contiguous ``key`` is normalized in place (-0.0 -> 0.0; no copy).
     """
     n, width = key.shape
     if n == 0 or width == 0:
         return np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)[1:]
-    rows = np.ascontiguousarray(key + 0.0)  # -0.0 -> 0.0
+    rows = np.ascontiguousarray(key, dtype=float)
+    rows += 0.0  # -0.0 -> 0.0
     codes, _ = pd.factorize(rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel())
     n_distinct = int(codes.max()) + 1
     running = np.maximum.accumulate(codes)  # codes number the rows' patterns in order of first appearance
     first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
-    order = np.lexsort(rows[first].T[::-1])  # distinct rows ascending, first column most significant
+    distinct = rows if n_distinct == n else rows[first]  # all distinct: first is 0..n-1, no copy
+    order = np.lexsort(distinct.T[::-1])  # distinct rows ascending, first column most significant
     rank = np.empty(n_distinct, dtype=np.int64)
     rank[order] = np.arange(n_distinct)
     inverse = rank[codes]
