@@ -169,3 +169,24 @@ def test_multiple_group_mixture_through_a_known_class_variable(data):
     share = (sites["site"] == 1).mean()
     assert est["[g#1]"] == pytest.approx(np.log(share / (1 - share)), abs=1e-5)
     assert "c#1 ON g#1" in est.index  # group-specific class proportions
+
+
+def test_predict_takes_the_new_rows_known_classes(data):
+    """New rows: a known class gives that class with probability 1; an unknown one (missing, or
+    no known_class column at all) Bayes' rule with the fitted proportions and item
+    probabilities (numpy). Rows of other numbers of patterns than the training data."""
+    part = data.assign(group=np.where(np.arange(len(data)) % 3 == 0, data["group"], np.nan))
+    res = mm.lca(part, items=ITEMS, n_classes=2, known_class="group").fit(starts=(3, 1), seed=2, se=None)
+    new = part.iloc[:40]
+    pred = res.predict(new)[["c=1", "c=2"]].to_numpy()
+    known = new["group"].to_numpy()
+    rows = ~np.isnan(known)
+    np.testing.assert_array_equal(pred[rows], np.eye(2)[known[rows].astype(int) - 1])
+    props = res.class_proportions()["model_estimated"].to_numpy()
+    table = res.item_probabilities()
+    p1 = table[table["category"] == 1].pivot(index="class", columns="item", values="probability")[ITEMS].to_numpy()
+    y = new[ITEMS].to_numpy(dtype=float)
+    log_joint = np.log(props) + y @ np.log(p1).T + (1 - y) @ np.log1p(-p1).T
+    bayes = np.exp(log_joint - special.logsumexp(log_joint, axis=1, keepdims=True))
+    np.testing.assert_allclose(pred[~rows], bayes[~rows], atol=1e-6)
+    np.testing.assert_allclose(res.predict(new.drop(columns="group"))[["c=1", "c=2"]], bayes, atol=1e-6)

@@ -28,10 +28,11 @@ import pytensor
 import pytensor.tensor as pt
 from scipy import special
 
+from ..data import _known_class_column
 from ..errors import DataError
 from ..families import family_of
-from ..graph.likelihood import build_loglik
-from ..graph.structure import GraphStructure, _compress_patterns
+from ..graph.likelihood import build_loglik, known_class_mask
+from ..graph.structure import GraphStructure, _compress_patterns, known_class_of_patterns
 from .cluster_engine import cached_compile, graph_signature
 
 CACHE_SIZE = 16
@@ -46,18 +47,20 @@ class RowFunctions:
         counts = pt.vector("counts")
         x = pt.matrix("covariates")
         data = [pt.matrix(f"group_{i}") for i in range(len(structure.groups))]
-        terms = build_loglik(structure, theta[None, :], rule=rule, group_data=data, covariates=x)
+        mask = None if structure.known_class is None else pt.matrix("known_mask")  # (n, J), known classes
+        terms = build_loglik(structure, theta[None, :], rule=rule, group_data=data, covariates=x, known_mask=mask)
         total = pt.dot(counts, terms.loglik_rows)
         grad = pytensor.grad(total, theta)
-        self.value_grad = pytensor.function([theta, counts, x, *data], [total, grad], on_unused_input="ignore")
-        self.rows = pytensor.function([theta, counts, x, *data],
-                                      [terms.loglik_rows, terms.log_joint, terms.log_prior], on_unused_input="ignore")
+        inputs = [theta, counts, x, *data] + ([] if mask is None else [mask])
+        self.value_grad = pytensor.function(inputs, [total, grad], on_unused_input="ignore")
+        self.rows = pytensor.function(inputs, [terms.loglik_rows, terms.log_joint, terms.log_prior],
+                                      on_unused_input="ignore")
 
     @classmethod
     def for_structure(cls, structure: GraphStructure, rule=None) -> "RowFunctions":
         """The functions of ``structure``'s graph, compiled once per graph signature."""
-        return cached_compile(_FUNCTIONS, ("rows",) + graph_signature(structure, rule), lambda: cls(structure, rule),
-                              CACHE_SIZE)
+        key = ("rows", structure.known_class is not None) + graph_signature(structure, rule)
+        return cached_compile(_FUNCTIONS, key, lambda: cls(structure, rule), CACHE_SIZE)
 
 
 class DataObjective:
@@ -73,8 +76,9 @@ class DataObjective:
         self.structure = structure
         self.unit_rule = rule
         self.functions = RowFunctions.for_structure(structure, rule)
+        mask = known_class_mask(structure)
         self._inputs = [structure.pattern_counts.astype(float), structure.covariates.astype(float),
-                        *[g.data.astype(float) for g in structure.groups]]
+                        *[g.data.astype(float) for g in structure.groups]] + ([] if mask is None else [mask])
 
     def adapt(self, theta) -> None:
         """Fixed rules only: nothing to adapt."""
@@ -138,7 +142,9 @@ def structure_for_frame(model, frame: pd.DataFrame, coded: bool = False) -> tupl
 
     Categorical indicators are coded with the fitted model's categories (``coded=True``: the
     frame already holds codes 0..C-1, as ``simulate`` writes them). Rows with a missing
-    covariate or cluster id are left out (``kept`` is False for them).
+    covariate or cluster id are left out (``kept`` is False for them). A known-class model
+    takes the known classes of ``frame``'s known_class column (unknown where it is missing
+    or the frame has no such column).
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
@@ -182,9 +188,15 @@ def structure_for_frame(model, frame: pd.DataFrame, coded: bool = False) -> tupl
         structure = dataclasses.replace(template, groups=tuple(groups), covariates=x, pattern_counts=np.ones(n),
                                         row_pattern=np.arange(n), cluster_codes=codes)
     else:
-        groups, x, counts, row_pattern = _compress_patterns(groups, x)
+        known = None
+        if template.known_class is not None:
+            n_classes = template.class_vars[0].n_classes
+            known = _known_class_column(frame, spec.known_class, n_classes)[kept] if spec.known_class in frame \
+                else np.full(int(kept.sum()), -1, dtype=np.int64)
+        groups, x, counts, row_pattern = _compress_patterns(groups, x, None, known)
         structure = dataclasses.replace(template, groups=tuple(groups), covariates=x, pattern_counts=counts,
-                                        row_pattern=row_pattern)
+                                        row_pattern=row_pattern,
+                                        known_class=known_class_of_patterns(known, row_pattern, len(counts)))
     return structure, kept
 
 

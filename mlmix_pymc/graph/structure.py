@@ -227,9 +227,7 @@ def build_structure(spec: ModelSpec, data: ModelData) -> GraphStructure:
     else:
         groups, covariates, counts, row_pattern = _compress_patterns(groups, data.covariates, data.weights,
                                                                      data.known_class)
-    known = None if data.known_class is None else np.full(len(counts), -1, dtype=np.int64)
-    if known is not None:
-        known[row_pattern] = data.known_class
+    known = known_class_of_patterns(data.known_class, row_pattern, len(counts))
     return GraphStructure(layout, tuple(class_vars), tuple(groups), joint_map, len(combos),
                           covariates, data.covariate_names, counts, row_pattern, between, between_model,
                           data.cluster_codes if spec.is_two_level else None, tuple(unit_latents), membership,
@@ -251,6 +249,16 @@ def _compress_patterns(groups, covariates, weights=None, known_class=None):
         counts = np.bincount(inverse, weights=weights, minlength=len(first))
     groups = [_with_data(g, g.data[first]) for g in groups]
     return groups, covariates[first], counts.astype(float), inverse
+
+
+def known_class_of_patterns(known_class, row_pattern, n_patterns) -> np.ndarray | None:
+    """The known class code (-1: unknown) of every pattern from those of the rows (patterns
+    keep rows of one known class together: ``_compress_patterns``); None without known classes."""
+    if known_class is None:
+        return None
+    known = np.full(n_patterns, -1, dtype=np.int64)
+    known[row_pattern] = known_class
+    return known
 
 
 def distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
