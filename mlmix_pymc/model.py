@@ -109,8 +109,11 @@ class Model:
             return IntegratedObjective(self.structure, key[1], key[2], rule, backend=backend)
         from .estimate.compiled import CompiledLikelihood
 
-        return CompiledLikelihood(self.structure, rule, adaptive=unit_key is not None and unit_key[0] == "adaptive",
-                                  backend=backend)
+        adaptive = unit_key is not None and unit_key[0] == "adaptive"
+        if adaptive and backend == "jax":  # per-row nodes of changing number: shapes XLA cannot trace
+            raise SpecificationError("backend='jax' does not integrate within-level factors adaptively; use "
+                                     "integration='gauss-hermite' (fixed nodes) with JAX, or backend='c'")
+        return CompiledLikelihood(self.structure, rule, adaptive=adaptive, backend=backend)
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient at the free-parameter vector ``theta``."""

@@ -7,6 +7,7 @@ integrals of ``reference_twolevel.py``. The Laplace case is in ``test_laplace_gr
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import reference_lca as ref
 from reference_twolevel import lca_random_logit_posteriors, loglik_lca_random_logit, simulate_lca, unbalanced_clusters
@@ -30,6 +31,26 @@ def test_jax_fit_reaches_the_numpy_optimum_and_standard_errors(lsat):
     se_numpy = np.sqrt(np.diag(np.linalg.inv(-ref.hessian(mle, y, 2))))[0]
     se_ours = result.parameters.set_index("name").loc["[c#1]", "se"]
     assert se_ours == pytest.approx(se_numpy, rel=1e-3)
+
+
+def test_jax_mlr_standard_errors_equal_the_numpy_sandwich(lsat):
+    """The per-row score graph under JAX (static shapes): the robust SE of [c#1] is numpy's
+    H^-1 (S'S) H^-1 at the numpy optimum (invariant to the items' parameterization)."""
+    items = [f"item{i}" for i in range(1, 6)]
+    result = mm.lca(lsat, items, n_classes=2).fit(seed=1, starts=(4, 2), backend="jax", se="mlr")
+    y = lsat[items].to_numpy(dtype=float)
+    mle = ref.polish(ref.from_result(result, items), y, 2)
+    s = ref.scores(mle, y, 2)
+    h_inv = np.linalg.inv(-ref.hessian(mle, y, 2))
+    se_numpy = np.sqrt(np.diag(h_inv @ (s.T @ s) @ h_inv))[0]
+    assert result.parameters.set_index("name").loc["[c#1]", "se"] == pytest.approx(se_numpy, rel=1e-3)
+
+
+def test_jax_refuses_adaptive_factor_nodes_naming_the_option():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame((rng.uniform(size=(200, 5)) < 0.5).astype(float), columns=list("abcde"))
+    with pytest.raises(SpecificationError, match="integration='gauss-hermite'"):
+        mm.fma(df, list("abcde"), 2, 1).fit(integration="adaptive", backend="jax")
 
 
 def test_backend_errors_name_the_option(lsat):
