@@ -165,3 +165,16 @@ def test_distinct_rows_equal_numpy_unique():
         np.testing.assert_array_equal(ours[0], first)
         np.testing.assert_array_equal(ours[1], inverse.reshape(-1))
         np.testing.assert_array_equal(ours[2], counts)
+
+
+def test_distinct_rows_survive_hash_collisions(monkeypatch):
+    """Every row hashed alike: the exact check sees it and numbers the rows by their bytes."""
+    from mlmix_pymc.graph import structure
+
+    monkeypatch.setattr(structure, "_row_hashes", lambda rows: np.zeros(len(rows), dtype=np.uint64))
+    key = np.random.default_rng(6).choice([0.0, 1.0, -0.0], size=(300, 4))
+    _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    ours = structure.distinct_rows(key.copy())
+    np.testing.assert_array_equal(ours[0], first)
+    np.testing.assert_array_equal(ours[1], inverse.reshape(-1))
+    np.testing.assert_array_equal(ours[2], counts)

@@ -262,7 +262,8 @@ class CompiledLikelihood:
                 g = pytensor.grad(terms.loglik_rows.sum(), rows)
                 self._scores = self._function([rows, *self._extra], g, self._score_chunks)
         n = self.structure.n_patterns
-        tiled = np.tile(np.asarray(theta, dtype=float), (n, 1))
+        theta = np.asarray(theta, dtype=float)
+        tiled = np.broadcast_to(theta, (n, len(theta)))  # a view: no (n, n_free) copy before the chunks
         per_pattern = np.asarray(self._run(self._scores, self._score_chunks, tiled, ("rows",))[0])
         per_row = per_pattern[self.structure.row_pattern]
         weights = self.structure.row_weights

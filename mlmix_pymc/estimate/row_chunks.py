@@ -102,18 +102,21 @@ class RowChunks:
         """``fn(*shared, *per_row chunk, *data chunk)`` over all chunks. ``combine`` names, per
         output, ``"sum"`` (added over chunks) or ``"rows"`` (stacked, the padding dropped)."""
         per_row = [np.asarray(a) for a in per_row]
-        parts = []
+        totals: list = [None] * len(combine)  # sums, or the (n, ...) arrays the chunks fill
         for start in range(0, self.n_rows, self.length):
             rows = slice(start, start + self.length)
             args = [a[rows] for a in per_row] + [v[rows] for v in self._values]
-            if self.static and start + self.length > self.n_rows:
-                real = self.n_rows - start
+            real = min(self.length, self.n_rows - start)
+            if self.static and real < self.length:
                 args = [self._padded(a) for a in args]
                 args[len(per_row)][real:] = 0.0  # the counts: padding rows take no part in any total
-            out = fn(*shared, *args)
-            parts.append(out if isinstance(out, (list, tuple)) else [out])
-        out = []
-        for i, how in enumerate(combine):
-            pieces = [np.asarray(p[i]) for p in parts]
-            out.append(sum(pieces[1:], pieces[0]) if how == "sum" else np.concatenate(pieces)[:self.n_rows])
-        return out
+            outputs = fn(*shared, *args)
+            for i, (how, value) in enumerate(zip(combine, outputs if isinstance(outputs, (list, tuple)) else [outputs])):
+                value = np.asarray(value)
+                if how == "sum":
+                    totals[i] = value if totals[i] is None else totals[i] + value
+                    continue
+                if totals[i] is None:
+                    totals[i] = np.empty((self.n_rows,) + value.shape[1:], dtype=value.dtype)
+                totals[i][start:start + real] = value[:real]
+        return totals

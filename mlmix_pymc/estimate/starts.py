@@ -139,7 +139,8 @@ def _partition(x: np.ndarray, k: int, rng, counts: np.ndarray) -> np.ndarray:
         centres = x[rng.choice(n, size=min(k, n), replace=False, p=counts / counts.sum())]
         if len(centres) < k:  # fewer distinct patterns than classes
             centres = np.concatenate([centres, centres[rng.integers(0, len(centres), k - len(centres))]])
-        d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+        # squared distances to each centre in turn: no (n, k, features) temporary (1 GB at 1,000,000 rows)
+        d = np.column_stack([((x - c) ** 2).sum(-1) for c in centres])
         d += rng.uniform(0, 1e-6, size=d.shape)
         labels = d.argmin(axis=1)
     hard = np.eye(k)[labels]

@@ -266,26 +266,54 @@ def distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)``
     returns them (first index of each, inverse (n,), counts), without its sort of all n rows.
 
-    Rows are hashed by their bytes (``pd.factorize``; -0.0 made 0.0 first, so equal numbers
-    are equal bytes) and only the distinct rows are sorted, with ``np.lexsort``: 0.7 + 2 s
-    instead of 8.3 s for 1,000,000 distinct rows of 41 columns, and milliseconds when the
-    rows repeat. A C-contiguous ``key`` is normalized in place (-0.0 -> 0.0; no copy).
+    Rows are numbered by a 64-bit hash of their bytes (``_row_hashes``; -0.0 made 0.0 first,
+    so equal numbers are equal bytes), checked exactly against the first row of each number
+    (a collision falls back to hashing the whole rows' bytes), and only the distinct rows are
+    sorted, with ``np.lexsort``: 1,000,000 distinct rows of 41 columns take ~2.5 s instead
+    of 8.3 s, and milliseconds when rows repeat. A C-contiguous ``key`` is normalized in
+    place (-0.0 -> 0.0; no copy).
     """
     n, width = key.shape
     if n == 0 or width == 0:
         return np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)[1:]
     rows = np.ascontiguousarray(key, dtype=float)
     rows += 0.0  # -0.0 -> 0.0
-    codes, _ = pd.factorize(rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel())
-    n_distinct = int(codes.max()) + 1
-    running = np.maximum.accumulate(codes)  # codes number the rows' patterns in order of first appearance
+    codes, _ = pd.factorize(_row_hashes(rows))  # numbered in order of first appearance
+    running = np.maximum.accumulate(codes)
     first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+    if not _rows_equal(rows, first[codes]):  # a hash collision (never seen): exact, slower numbering
+        codes, _ = pd.factorize(rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel())
+        running = np.maximum.accumulate(codes)
+        first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+    n_distinct = len(first)
     distinct = rows if n_distinct == n else rows[first]  # all distinct: first is 0..n-1, no copy
     order = np.lexsort(distinct.T[::-1])  # distinct rows ascending, first column most significant
     rank = np.empty(n_distinct, dtype=np.int64)
     rank[order] = np.arange(n_distinct)
     inverse = rank[codes]
     return first[order], inverse, np.bincount(inverse, minlength=n_distinct)
+
+
+def _row_hashes(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of every row's bytes (columns mixed one at a time: no (n, width) temporaries)."""
+    bits = rows.view(np.uint64)
+    h = np.zeros(len(rows), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(bits.shape[1]):  # splitmix64's finalizer on each value, folded in
+            x = bits[:, j] ^ np.uint64(0x9E3779B97F4A7C15 * (j + 1) % 2**64)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = (h * np.uint64(0x100000001B3)) ^ x ^ (x >> np.uint64(31))
+    return h
+
+
+def _rows_equal(rows: np.ndarray, other: np.ndarray, block: int = 65536) -> bool:
+    """Whether ``rows[i] == rows[other[i]]`` for every i, in blocks of rows (bounded memory)."""
+    for start in range(0, len(rows), block):
+        part = slice(start, start + block)
+        if not np.array_equal(rows[part], rows[other[part]]):
+            return False
+    return True
 
 
 def _with_data(group: MeasurementGroup, data: np.ndarray) -> MeasurementGroup:
