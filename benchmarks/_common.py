@@ -75,3 +75,31 @@ def timed_runs(fn, repeats, slow):
         if times[0] > slow:
             break
     return statistics.median(times), len(times), out
+
+
+def median_eval_ms(objective, theta, n_eval=5):
+    """Median milliseconds of ``n_eval`` log-likelihood + gradient calls, after one warm-up call."""
+    import statistics
+    import time
+
+    objective.loglik_grad(theta)
+    times = []
+    for _ in range(n_eval):
+        t0 = time.perf_counter()
+        objective.loglik_grad(theta)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def run_child(script, child_args, timeout, label=""):
+    """``script --child *child_args`` in a fresh process (its peak memory its own): the JSON of
+    its last output line, or None (its stderr printed) when it failed."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(script), "--child", *map(str, child_args)],
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        print(f"{label or ' '.join(map(str, child_args))} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])

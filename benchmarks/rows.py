@@ -33,17 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import statistics
-import subprocess
-import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import add_threads_option, apply_threads, machine_line
+from _common import add_threads_option, apply_threads, machine_line, median_eval_ms, run_child
 
 MODES = ("chunked", "one_call", "stepmix")
 N_ITEMS = 20
@@ -81,12 +77,7 @@ def child_ours(n, mode):
     build_s = time.perf_counter() - t0
     objective = model.compile()
     theta = model.theta_from_values({})
-    objective.loglik_grad(theta)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        objective.loglik_grad(theta)
-        times.append(time.perf_counter() - t0)
+    eval_ms = median_eval_ms(objective, theta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
@@ -102,7 +93,7 @@ def child_ours(n, mode):
     chunks = objective._chunks
     return dict(patterns=structure.n_patterns, build_s=build_s, chunks=1 if chunks is None else chunks.n_chunks,
                 score_chunks=1 if objective._score_chunks is None else objective._score_chunks.n_chunks,
-                eval_ms=1e3 * statistics.median(times), fit_s=fit_s, se_s=se_s, loglik=float(result.loglik),
+                eval_ms=eval_ms, fit_s=fit_s, se_s=se_s, loglik=float(result.loglik),
                 data_mb=data_mb, peak_mb=_peak_mb())
 
 
@@ -138,12 +129,9 @@ def main(argv=None):
     rows = []
     for n in args.sizes:
         for mode in args.modes:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", mode, str(n)],
-                                 capture_output=True, text=True, timeout=7200)
-            if out.returncode != 0:
-                print(f"{mode} at {n} rows failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rows.append(dict(rows=n, mode=mode, **json.loads(out.stdout.strip().splitlines()[-1])))
+            r = run_child(__file__, (mode, n), 7200, f"{mode} at {n} rows")
+            if r is not None:
+                rows.append(dict(rows=n, mode=mode, **r))
     table = pd.DataFrame(rows)
     if table.empty:
         return table

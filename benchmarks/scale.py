@@ -29,17 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import statistics
-import subprocess
-import sys
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
-from _common import add_threads_option, apply_threads, machine_line, simulate_two_level_lca
+from _common import (add_threads_option, apply_threads, machine_line, median_eval_ms, run_child,
+                     simulate_two_level_lca)
 
 MODELS = ("lca2", "lca3")
 
@@ -63,12 +59,7 @@ def child(model_name, n_clusters):
                    random_intercept=True)
     compiled = model.compile("gauss-hermite", 15)
     theta = model.theta_from_values({})
-    compiled.loglik_grad(theta)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        compiled.loglik_grad(theta)
-        times.append(time.perf_counter() - t0)
+    ms_per_eval = median_eval_ms(compiled, theta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(starts=(0, 0), se=None, max_iter=2)
@@ -76,7 +67,7 @@ def child(model_name, n_clusters):
         res = model.fit(starts=(0, 0), se=None)
         fit_s = time.perf_counter() - t0
     data_mb = sum(g.data.nbytes for g in model.structure.groups) / 2**20
-    print(json.dumps(dict(chunks=len(compiled._chunks), ms_per_eval=1e3 * statistics.median(times), fit_s=fit_s,
+    print(json.dumps(dict(chunks=len(compiled._chunks), ms_per_eval=ms_per_eval, fit_s=fit_s,
                           loglik=float(res.loglik), data_mb=data_mb,
                           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
 
@@ -95,12 +86,9 @@ def main(argv=None):
     rows = []
     for name in args.models:
         for n in args.clusters:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name, str(n)],
-                                 capture_output=True, text=True, timeout=3600)
-            if out.returncode != 0:
-                print(out.stderr[-2000:], file=sys.stderr)
+            r = run_child(__file__, (name, n), 3600)
+            if r is None:
                 continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(dict(model=name, clusters=n, rows=10 * n, **r, us_per_cluster=1e3 * r["ms_per_eval"] / n))
     table = pd.DataFrame(rows)
     fmt = {"ms_per_eval": "{:.1f}".format, "fit_s": "{:.2f}".format, "loglik": "{:.2f}".format,

@@ -111,7 +111,8 @@ class RowChunks:
                 args = [self._padded(a) for a in args]
                 args[len(per_row)][real:] = 0.0  # the counts: padding rows take no part in any total
             outputs = fn(*shared, *args)
-            for i, (how, value) in enumerate(zip(combine, outputs if isinstance(outputs, (list, tuple)) else [outputs])):
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            for i, (how, value) in enumerate(zip(combine, outputs)):
                 value = np.asarray(value)
                 if how == "sum":
                     totals[i] = value if totals[i] is None else totals[i] + value
