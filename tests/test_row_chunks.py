@@ -178,3 +178,16 @@ def test_distinct_rows_survive_hash_collisions(monkeypatch):
     np.testing.assert_array_equal(ours[0], first)
     np.testing.assert_array_equal(ours[1], inverse.reshape(-1))
     np.testing.assert_array_equal(ours[2], counts)
+
+
+def test_predict_on_new_rows_in_chunks_equals_numpy(data, monkeypatch):
+    """``predict`` evaluates new data through the shared data-input graph, on chunks of rows too."""
+    result = _model(data).fit(starts=(2, 1), seed=3, se=None)
+    monkeypatch.setattr(row_chunks, "MAX_ROW_CHUNK_CELLS", 97)
+    from mlmix_pymc.estimate.reuse import objective_for_frame
+
+    new = data.iloc[::2]
+    objective, _ = objective_for_frame(result.model, new)
+    assert objective._chunks.n_chunks > 1
+    predicted = result.predict(new)[["c=1", "c=2"]].to_numpy()
+    np.testing.assert_allclose(predicted, _numpy_rows(np.asarray(result.theta), new)[1], atol=1e-10)

@@ -31,9 +31,10 @@ from scipy import special
 from ..data import _known_class_column
 from ..errors import DataError
 from ..families import family_of
-from ..graph.likelihood import build_loglik, known_class_mask
+from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure, _compress_patterns, known_class_of_patterns
 from .cluster_engine import cached_compile, graph_signature
+from .row_chunks import RowChunks, chunk_length
 
 CACHE_SIZE = 16
 _FUNCTIONS: "OrderedDict[tuple, RowFunctions]" = OrderedDict()
@@ -76,16 +77,17 @@ class DataObjective:
         self.structure = structure
         self.unit_rule = rule
         self.functions = RowFunctions.for_structure(structure, rule)
-        mask = known_class_mask(structure)
-        self._inputs = [structure.pattern_counts.astype(float), structure.covariates.astype(float),
-                        *[g.data.astype(float) for g in structure.groups]] + ([] if mask is None else [mask])
+        # the data in chunks of rows (``row_chunks.py``): one chunk unless the rows are many
+        n_nodes = 0 if rule is None else len(rule.log_weights)
+        length = chunk_length(structure, n_nodes, per_row=False)
+        self._chunks = RowChunks(structure, structure.n_patterns if length is None else length)
 
     def adapt(self, theta) -> None:
         """Fixed rules only: nothing to adapt."""
 
     def loglik_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Total log-likelihood and its gradient at ``theta``."""
-        ll, g = self.functions.value_grad(np.asarray(theta, dtype=float), *self._inputs)
+        ll, g = self._chunks.call(self.functions.value_grad, [np.asarray(theta, dtype=float)], [], ("sum", "sum"))
         return float(ll), np.asarray(g)
 
     def loglik(self, theta: np.ndarray) -> float:
@@ -95,7 +97,8 @@ class DataObjective:
     def rows(self, theta: np.ndarray):
         """Per data row: log-likelihood, log P(joint class, y_i) and log P(joint class | x_i)."""
         idx = self.structure.row_pattern
-        return tuple(np.asarray(a)[idx] for a in self.functions.rows(np.asarray(theta, dtype=float), *self._inputs))
+        out = self._chunks.call(self.functions.rows, [np.asarray(theta, dtype=float)], [], ("rows",) * 3)
+        return tuple(a[idx] for a in out)
 
     def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
         """Log-likelihood of every data row."""

@@ -11,7 +11,8 @@ gradient, Hessian) are added over the chunks, per-row outputs stacked. The value
 tests compare both, and both with numpy). Chunks have nearly equal lengths; for JAX the
 inputs have the static length of a chunk, the last chunk padded to it, so that XLA compiles
 one function. Memory is then the data plus one chunk's intermediates; time stays linear
-in the number of distinct rows.
+in the number of distinct rows. ``reuse.DataObjective`` (new data: prediction, bootstrap)
+calls its data-input graph through ``RowChunks`` too.
 """
 
 from __future__ import annotations
