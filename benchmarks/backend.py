@@ -51,7 +51,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import machine_line
+from _common import machine_line, median_eval_ms
 
 # two-level cases: (builder, integration, points, starts)
 TWO_LEVEL = {"b_lca3_gh15": ("b_lca3", "gauss-hermite", 15, (20, 5)),
@@ -88,12 +88,7 @@ def _model(case, n):
 
 def _eval_ms_and_peak(objective, theta, n_eval):
     """Median ms of ``n_eval`` loglik_grad calls, and this process's peak resident MB."""
-    times = []
-    for _ in range(n_eval):
-        t = time.perf_counter()
-        objective.loglik_grad(theta)
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times)), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return median_eval_ms(objective, theta, n_eval), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _two_level_model(name):

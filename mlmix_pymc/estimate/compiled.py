@@ -81,10 +81,6 @@ class CompiledLikelihood:
         """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) compiled with
         this objective's backend."""
         rows = [] if chunks is None else chunks.inputs.as_list()
-        if self.backend == "jax" and chunks is not None:  # static shapes: folded by the canonical rewrites
-            from .jax_functions import jax_mode
-
-            return pytensor.function(inputs + rows, outputs, mode=jax_mode(), on_unused_input="ignore")
         with compile_mode(self.backend):
             return pytensor.function(inputs + rows, outputs, on_unused_input="ignore")
 
@@ -98,16 +94,16 @@ class CompiledLikelihood:
     @staticmethod
     def _data_of(chunks: RowChunks | None) -> dict:
         """``build_loglik``'s data arguments: the chunk inputs, or nothing (the structure's own data)."""
-        if chunks is None:
-            return {}
-        rows = chunks.inputs
-        return dict(group_data=rows.group_data, covariates=rows.covariates, known_mask=rows.known_mask)
+        return {} if chunks is None else chunks.inputs.loglik_data()
 
-    def _run(self, fn, chunks: RowChunks | None, first, combine: tuple) -> list:
-        """``fn`` at ``first`` (theta, or the (n, n_free) theta rows when ``combine`` stacks rows of
-        a per-row graph: ``first`` is then cut by rows too) and the current factor nodes: one call,
-        or one per chunk of rows with the outputs combined (``RowChunks.call``)."""
-        extra = [self.unit_z, self.unit_log_weights] if self.adapts else []
+    def _run(self, fn, chunks: RowChunks | None, first, combine: tuple, nodes=None) -> list:
+        """``fn`` at ``first`` (theta, or the (n, n_free) theta rows of a per-row graph: ``first``
+        is then cut by rows too) and the factor nodes (``nodes``: (z, log_weights), else the
+        current ones): one call, or one per chunk of rows with the outputs combined
+        (``RowChunks.call``)."""
+        if nodes is None:
+            nodes = (self.unit_z, self.unit_log_weights) if self.adapts else ()
+        extra = list(nodes)
         if chunks is None:
             out = fn(first, *extra)
             return list(out) if isinstance(out, (list, tuple)) else [out]
@@ -151,9 +147,7 @@ class CompiledLikelihood:
 
     def _node_terms_at(self, theta, z, log_w) -> np.ndarray:
         """The factor integrand (n, K, Rn) at nodes ``z`` / ``log_w`` (all rows, chunked or not)."""
-        if self._chunks is None:
-            return np.asarray(self._node_terms(theta, z, log_w))
-        return self._chunks.call(self._node_terms, [theta], [z, log_w], ("rows",))[0]
+        return np.asarray(self._run(self._node_terms, self._chunks, theta, ("rows",), nodes=(z, log_w))[0])
 
     def loglik_with_points(self, theta: np.ndarray, points: int) -> float:
         """The log-likelihood at ``theta`` with adaptive factor nodes of another size (a check of

@@ -34,7 +34,7 @@ from ..families import family_of
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure, _compress_patterns, known_class_of_patterns
 from .cluster_engine import cached_compile, graph_signature
-from .row_chunks import RowChunks, chunk_length
+from .row_chunks import RowChunks, RowInputs, chunk_length
 
 CACHE_SIZE = 16
 _FUNCTIONS: "OrderedDict[tuple, RowFunctions]" = OrderedDict()
@@ -45,14 +45,11 @@ class RowFunctions:
 
     def __init__(self, structure: GraphStructure, rule=None):
         theta = pt.vector("theta")
-        counts = pt.vector("counts")
-        x = pt.matrix("covariates")
-        data = [pt.matrix(f"group_{i}") for i in range(len(structure.groups))]
-        mask = None if structure.known_class is None else pt.matrix("known_mask")  # (n, J), known classes
-        terms = build_loglik(structure, theta[None, :], rule=rule, group_data=data, covariates=x, known_mask=mask)
-        total = pt.dot(counts, terms.loglik_rows)
+        rows = RowInputs.create(structure, None)  # counts, covariates, statistics, known-class mask
+        terms = build_loglik(structure, theta[None, :], rule=rule, **rows.loglik_data())
+        total = pt.dot(rows.counts, terms.loglik_rows)
         grad = pytensor.grad(total, theta)
-        inputs = [theta, counts, x, *data] + ([] if mask is None else [mask])
+        inputs = [theta, *rows.as_list()]
         self.value_grad = pytensor.function(inputs, [total, grad], on_unused_input="ignore")
         self.rows = pytensor.function(inputs, [terms.loglik_rows, terms.log_joint, terms.log_prior],
                                       on_unused_input="ignore")

@@ -70,6 +70,10 @@ class RowInputs:
                    matrix("covariates", structure.covariates.shape[1]),
                    [matrix(f"group_{i}", g.data.shape[1]) for i, g in enumerate(structure.groups)], mask)
 
+    def loglik_data(self) -> dict:
+        """The data arguments of ``graph.likelihood.build_loglik`` (and of the factor graphs)."""
+        return dict(group_data=self.group_data, covariates=self.covariates, known_mask=self.known_mask)
+
     def as_list(self) -> list:
         """The inputs in the order ``RowChunks`` passes their values."""
         return [self.counts, self.covariates, *self.group_data] + ([] if self.known_mask is None else

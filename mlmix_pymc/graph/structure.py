@@ -278,13 +278,9 @@ def distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)[1:]
     rows = np.ascontiguousarray(key, dtype=float)
     rows += 0.0  # -0.0 -> 0.0
-    codes, _ = pd.factorize(_row_hashes(rows))  # numbered in order of first appearance
-    running = np.maximum.accumulate(codes)
-    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+    codes, first = _numbered(_row_hashes(rows))
     if not _rows_equal(rows, first[codes]):  # a hash collision (never seen): exact, slower numbering
-        codes, _ = pd.factorize(rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel())
-        running = np.maximum.accumulate(codes)
-        first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+        codes, first = _numbered(rows.view(np.dtype((np.void, rows.dtype.itemsize * width))).ravel())
     n_distinct = len(first)
     distinct = rows if n_distinct == n else rows[first]  # all distinct: first is 0..n-1, no copy
     order = np.lexsort(distinct.T[::-1])  # distinct rows ascending, first column most significant
@@ -292,6 +288,14 @@ def distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rank[order] = np.arange(n_distinct)
     inverse = rank[codes]
     return first[order], inverse, np.bincount(inverse, minlength=n_distinct)
+
+
+def _numbered(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values`` numbered in order of first appearance (``pd.factorize``), and the
+    index of each code's first occurrence."""
+    codes, _ = pd.factorize(values)
+    running = np.maximum.accumulate(codes)
+    return codes, np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
 
 
 def _row_hashes(rows: np.ndarray) -> np.ndarray:
