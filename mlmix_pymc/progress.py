@@ -150,7 +150,18 @@ class ProgressBar:
 @contextlib.contextmanager
 def compile_notice(what: str = "the model", verbose=None):
     """Around a compile: "compiling <what> (once) ..." once it has taken ``NOTICE_AFTER_S``, then
-    "compiled in 18.2 s". ``verbose=None`` takes the enclosing call's option (``verbosity``)."""
+    "compiled in 18.2 s". ``verbose=None`` takes the enclosing call's option (``verbosity``).
+    PyTensor's toolchain probes are skipped where an earlier process stored their results
+    (``estimate/compiler_probes.py``)."""
+    from .estimate.compiler_probes import remembered_probes
+
+    with remembered_probes():
+        with _notice(what, verbose):
+            yield
+
+
+@contextlib.contextmanager
+def _notice(what: str, verbose):
     option = _VERBOSE.get() if verbose is None else verbose
     if not enabled(option) or _COMPILING.get():  # one notice for nested compiles
         yield

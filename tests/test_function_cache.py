@@ -52,3 +52,74 @@ def test_cache_off(monkeypatch, tmp_path):
     for _ in range(2):
         function_cache.cached_function(("test", 3), lambda: builds.append(1) or _square_sum())
     assert len(builds) == 2 and function_cache.cache_dir() is None
+
+
+def _rewritten_function():
+    """A function whose rewrites create and drop many variables (softplus, inplace ops)."""
+    x, w = pt.vector("x"), pt.vector("w")
+    value = (pt.softplus(x * w) - pt.log1p(pt.exp(-x)) * w).sum()
+    grad = pytensor.grad(value, [x, w])
+    return pytensor.function([x, w], [value, *grad, pytensor.grad(grad[0].sum(), x)])
+
+
+def test_slimmed_pickle_is_smaller_and_computes_the_same():
+    import pickle
+
+    full = pickle.dumps(_rewritten_function())
+    fn = _rewritten_function()
+    graph = fn.maker.fgraph
+    assert any(v not in graph.variables for v in graph.clients)  # what slimming removes exists
+    slim = pickle.dumps(function_cache.slimmed(fn))
+    assert len(slim) < 0.8 * len(full)
+    x, w = np.linspace(-3, 3, 7), np.linspace(0.5, 2, 7)
+    expected = [np.array(o) for o in _rewritten_function()(x, w)]
+    for loaded in (pickle.loads(slim), fn):  # the slimmed pickle and the live slimmed function
+        for got, want in zip(loaded(x, w), expected):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_compiler_probes_round_trip(tmp_path, monkeypatch):
+    from pytensor.link.c.cmodule import GCC_compiler
+    from pytensor.tensor import blas_c
+
+    from mlmix_pymc.estimate import compiler_probes
+
+    if compiler_probes._cpu_identity() is None:
+        pytest.skip("no /proc/cpuinfo: probes are not stored")
+    monkeypatch.setattr(compiler_probes, "_path", lambda: tmp_path / "probes.json")
+    GCC_compiler.compile_args()  # PyTensor's own detection (or the value this process has)
+    detected = list(GCC_compiler.march_flags)
+    compiler_probes.store_probes()
+    monkeypatch.setattr(GCC_compiler, "march_flags", None)
+    monkeypatch.setattr(blas_c.must_initialize_y_gemv, "_force_init_beta", None)
+    assert "march_flags" in compiler_probes.load_probes()
+    assert GCC_compiler.march_flags == detected
+    # another CPU (or compiler) reads nothing; a corrupt file is ignored
+    monkeypatch.setattr(GCC_compiler, "march_flags", None)
+    monkeypatch.setattr(compiler_probes, "_cpu_identity", lambda: "another cpu")
+    assert compiler_probes.load_probes() == [] and GCC_compiler.march_flags is None
+    (tmp_path / "probes.json").write_text("{not json")
+    assert compiler_probes.load_probes() == []
+
+
+def test_stored_march_flags_equal_a_fresh_detection():
+    """The stored flags are what PyTensor detects in a process that probes (cache off)."""
+    import json
+    import subprocess
+    import sys
+
+    from pytensor.link.c.cmodule import GCC_compiler
+
+    from mlmix_pymc.estimate import compiler_probes
+
+    if compiler_probes._cpu_identity() is None:
+        pytest.skip("no /proc/cpuinfo: probes are not stored")
+    with compiler_probes.remembered_probes():
+        GCC_compiler.compile_args()
+    stored = json.loads(compiler_probes._path().read_text())[compiler_probes._key()]["march_flags"]
+    code = ("import json, os; os.environ['MLMIX_PROBE_CACHE'] = '0'\n"
+            "from pytensor.link.c.cmodule import GCC_compiler\n"
+            "GCC_compiler.compile_args(); print(json.dumps(GCC_compiler.march_flags))")
+    fresh = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout.strip().splitlines()[-1])
+    assert stored == fresh

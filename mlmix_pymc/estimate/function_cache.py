@@ -77,6 +77,13 @@ def canonical(obj):
 
 def cached_function(key: tuple, build):
     """The compiled function of ``key``: loaded from disk, or ``build()`` and stored."""
+    from .compiler_probes import remembered_probes
+
+    with remembered_probes():  # no toolchain probes in a process that loads cached functions
+        return _cached_function(key, build)
+
+
+def _cached_function(key: tuple, build):
     folder = cache_dir()
     if folder is None:
         return build()
@@ -96,7 +103,30 @@ def cached_function(key: tuple, build):
     return fn
 
 
+def slimmed(fn):
+    """``fn`` without what its graph keeps from the rewriting, which it no longer needs.
+
+    The rewrites leave the graph's client maps (its own and the destroy handler's) holding
+    every variable they ever created (thousands for the Laplace graph) and the shape
+    feature its shape graphs; pickled, those are about 85% of the file and of the load
+    time. Only entries of variables no longer in the graph are dropped, so linking and
+    running the function (its toposort and the inplace orderings) see the same graph.
+    """
+    graph = getattr(getattr(fn, "maker", None), "fgraph", None)
+    if graph is None:
+        return fn
+    live = graph.variables
+    handler = getattr(graph, "destroy_handler", None)
+    for clients in (graph.clients, getattr(handler, "clients", {})):
+        for var in [v for v in clients if v not in live]:
+            del clients[var]
+    if hasattr(graph, "shape_feature"):
+        graph.remove_feature(graph.shape_feature)
+    return fn
+
+
 def _store(folder: Path, path: Path, fn) -> None:
+    fn = slimmed(fn)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as fh:
         pickle.dump(fn, fh, protocol=pickle.HIGHEST_PROTOCOL)

@@ -1,0 +1,140 @@
+"""PyTensor's per-process compiler probes, remembered across processes.
+
+Before its first C compile or cache lookup, every new Python process has PyTensor probe
+the toolchain: g++ for the flags ``-march=native`` stands for (two preprocessor runs and
+a test program compiled and run, ~0.4 s) and, for a graph with a matrix-vector product,
+the BLAS for whether ``gemv`` reads its output buffer (another program, ~0.15 s). Both
+answers are part of the C modules' cache keys, so they must be what PyTensor would find:
+this module stores them in PyTensor's compiledir, keyed on the compiler (path, version,
+user flags), the BLAS flags, PyTensor's version and the CPU (model name and feature
+flags, so a compiledir shared by different machines gets one entry each), and sets them
+in later processes, which skips the probes. Where the CPU cannot be identified (no
+``/proc/cpuinfo``) nothing is stored or read; ``MLMIX_PROBE_CACHE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+FILE_NAME = "mlmix_compiler_probes.json"
+
+
+@lru_cache(maxsize=1)
+def _cpu_identity() -> str | None:
+    """The first processor's model name and feature flags, or None where unknown."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    fields = []
+    for line in text.split("\n\n", 1)[0].splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("model name", "flags", "Features", "CPU part"):
+            fields.append(value.strip())
+    return "|".join(fields) if fields else None
+
+
+def _key() -> str | None:
+    import pytensor
+    from pytensor.link.c import cmodule
+
+    cpu = _cpu_identity()
+    if cpu is None:
+        return None
+    parts = (platform.machine(), cpu, pytensor.config.cxx, getattr(cmodule, "gcc_version_str", ""),
+             pytensor.config.gcc__cxxflags, pytensor.config.blas__ldflags, pytensor.__version__)
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
+
+
+def _path() -> Path:
+    import pytensor
+
+    return Path(pytensor.config.compiledir) / FILE_NAME
+
+
+def _read() -> dict:
+    try:
+        entries = json.loads(_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _probes() -> dict:
+    """name -> (get, set) of each probe's result in PyTensor (absent where PyTensor has
+    no such attribute: another version); None means "not probed yet"."""
+    from pytensor.link.c.cmodule import GCC_compiler
+
+    out = {}
+    if hasattr(GCC_compiler, "march_flags"):
+        out["march_flags"] = (lambda: GCC_compiler.march_flags,
+                              lambda v: setattr(GCC_compiler, "march_flags", list(v)))
+    try:
+        from pytensor.tensor.blas_c import must_initialize_y_gemv as gemv
+    except ImportError:
+        gemv = None
+    if gemv is not None and hasattr(gemv, "_force_init_beta"):
+        out["gemv_init_y"] = (lambda: gemv._force_init_beta, lambda v: setattr(gemv, "_force_init_beta", bool(v)))
+    return out
+
+
+def _valid(name: str, value) -> bool:
+    if name == "march_flags":
+        return isinstance(value, list) and all(isinstance(f, str) for f in value)
+    return isinstance(value, bool)
+
+
+def _off() -> bool:
+    return os.environ.get("MLMIX_PROBE_CACHE") == "0"
+
+
+def load_probes() -> list[str]:
+    """Set the probe results stored for this compiler and CPU; the names of those set."""
+    if _off() or (key := _key()) is None:
+        return []
+    stored = _read().get(key, {})
+    done = []
+    for name, (get, put) in _probes().items():
+        if get() is None and _valid(name, stored.get(name)):
+            put(stored[name])
+            done.append(name)
+    return done
+
+
+def store_probes() -> None:
+    """Store the probe results PyTensor has in this process (new ones only)."""
+    if _off() or (key := _key()) is None:
+        return
+    entries = _read()
+    stored = dict(entries.get(key, {}))
+    for name, (get, _) in _probes().items():
+        if get() is not None:
+            stored[name] = get()
+    if stored == entries.get(key):
+        return
+    entries[key] = stored
+    try:
+        folder = _path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as fh:
+            json.dump(entries, fh)
+        os.replace(fh.name, _path())  # atomic: parallel test workers
+    except OSError:  # a read-only compiledir: PyTensor probes again next time
+        pass
+
+
+@contextlib.contextmanager
+def remembered_probes():
+    """Around a compile or a load of compiled functions: stored results in, new ones out."""
+    load_probes()
+    try:
+        yield
+    finally:
+        store_probes()
