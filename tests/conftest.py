@@ -1,10 +1,43 @@
 """Shared fixtures."""
 
+import datetime
+import os
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 
 warnings.filterwarnings("ignore", message=".*BLAS.*")
+
+
+def _stamp_arviz_daily_warning():
+    """Write ArviZ's once-a-day warning stamp (today) atomically before any worker imports it.
+
+    ArviZ 0.23 writes the stamp through one fixed temporary name; two test workers importing
+    it at once on a machine without today's stamp (a fresh CI machine) race, and the loser's
+    ``import arviz`` fails with FileNotFoundError. A stamp already dated today makes ArviZ
+    skip the write (its warning is filtered in pyproject.toml anyway).
+    """
+    try:
+        from platformdirs import user_cache_dir
+    except ImportError:
+        return
+    folder = Path(user_cache_dir("arviz", "arviz"))
+    today = datetime.date.today().isoformat()
+    stamp = folder / "daily_warning"
+    try:
+        if stamp.is_file() and stamp.read_text().strip() == today:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".mlmix") as fh:
+            fh.write(today)
+        os.replace(fh.name, stamp)
+    except OSError:
+        pass
+
+
+_stamp_arviz_daily_warning()
 
 LSAT_ITEMS = ["item1", "item2", "item3", "item4", "item5"]
 

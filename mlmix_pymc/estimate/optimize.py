@@ -20,6 +20,10 @@ from .compiled import CompiledLikelihood
 from .starts import clip_to_bounds, partition_start
 
 
+# parameter groups of coefficients on a covariate (``ParamInfo.item`` the covariate's name)
+SLOPE_GROUPS = ("slope", "item slope", "between regression")
+
+
 class NonFiniteLikelihood(FloatingPointError):
     """Raised inside the objective when the log-likelihood is not finite."""
 
@@ -79,9 +83,11 @@ def maximize(compiled: CompiledLikelihood, theta0: np.ndarray, bounds, max_iter:
 
 def _lbfgs(compiled, theta0, bounds, max_iter, n_obs, gtol):
     last: list = []  # the last finite (value, gradient): a non-finite trial point makes the line search back off
+    scale = parameter_scales(getattr(compiled, "structure", None), len(theta0))  # the optimizer sees u = theta * scale
 
-    def objective(theta):
-        ll, grad = compiled.loglik_grad(theta)
+    def objective(u):
+        ll, grad = compiled.loglik_grad(u / scale)
+        grad = grad / scale
         if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
             if not last:  # the start itself is not finite
                 raise NonFiniteLikelihood("log-likelihood or gradient is not finite")
@@ -89,8 +95,35 @@ def _lbfgs(compiled, theta0, bounds, max_iter, n_obs, gtol):
         last[:] = [-ll / n_obs, -grad / n_obs]
         return -ll / n_obs, -grad / n_obs
 
-    return optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                             options={"maxiter": max_iter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20})
+    scaled_bounds = None if bounds is None else [(None if lo is None else lo * s, None if hi is None else hi * s)
+                                                 for (lo, hi), s in zip(bounds, scale)]
+    res = optimize.minimize(objective, np.asarray(theta0, dtype=float) * scale, jac=True, method="L-BFGS-B",
+                            bounds=scaled_bounds,
+                            options={"maxiter": max_iter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20})
+    res.x = res.x / scale
+    if "jac" in res:  # absent where bounds fix every parameter (no evaluation)
+        res.jac = res.jac * scale
+    return res
+
+
+def parameter_scales(structure, n_free: int) -> np.ndarray:
+    """Per free parameter, the scale the optimizer sees it on: a slope on covariate x in units
+    of the root mean square of x (its curvature grows with x^2; L-BFGS otherwise crawls when
+    covariates differ in scale, such as age and age squared), everything else 1."""
+    scale = np.ones(n_free)
+    names = list(getattr(structure, "covariate_names", ()))
+    if not names:
+        return scale
+    layout = structure.layout
+    weights = structure.pattern_counts
+    rms = np.sqrt(np.average(np.asarray(structure.covariates, dtype=float) ** 2, axis=0, weights=weights))
+    for f, k in enumerate(layout.representative):
+        info = layout.infos[k]
+        if info.group in SLOPE_GROUPS and info.transform == "identity" and info.item in names:
+            value = rms[names.index(info.item)]
+            if np.isfinite(value) and value > 0:
+                scale[f] = value
+    return scale
 
 
 def _backoff_value(last_value: float) -> float:
