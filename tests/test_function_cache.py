@@ -87,6 +87,7 @@ def test_compiler_probes_round_trip(tmp_path, monkeypatch):
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
     monkeypatch.setattr(compiler_probes, "_path", lambda: tmp_path / "probes.json")
+    monkeypatch.setattr(compiler_probes, "_settled", {})  # as in a new process: nothing read or written yet
     GCC_compiler.compile_args()  # PyTensor's own detection (or the value this process has)
     detected = list(GCC_compiler.march_flags)
     compiler_probes.store_probes()

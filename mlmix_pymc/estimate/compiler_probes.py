@@ -19,11 +19,11 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 FILE_NAME = "mlmix_compiler_probes.json"
+_settled: dict = {}  # the probe values this process read from or wrote to the file
 
 
 @lru_cache(maxsize=1)
@@ -95,39 +95,42 @@ def _off() -> bool:
     return os.environ.get("MLMIX_PROBE_CACHE") == "0"
 
 
+def _current(probes: dict) -> dict:
+    """The probe results PyTensor has in this process (the probes it has run or was given)."""
+    return {name: get() for name, (get, _) in probes.items() if get() is not None}
+
+
 def load_probes() -> list[str]:
     """Set the probe results stored for this compiler and CPU; the names of those set."""
-    if _off() or (key := _key()) is None:
-        return []
+    probes = _probes()
+    if _off() or len(_current(probes)) == len(probes) or (key := _key()) is None:
+        return []  # nothing left to set: no file read
     stored = _read().get(key, {})
     done = []
-    for name, (get, put) in _probes().items():
+    for name, (get, put) in probes.items():
         if get() is None and _valid(name, stored.get(name)):
             put(stored[name])
             done.append(name)
+    _settled.update(_current(probes))
     return done
 
 
 def store_probes() -> None:
     """Store the probe results PyTensor has in this process (new ones only)."""
-    if _off() or (key := _key()) is None:
-        return
+    from .function_cache import write_atomically
+
+    current = _current(_probes())
+    if _off() or not current or current == _settled or (key := _key()) is None:
+        return  # nothing this process has not already read or written
     entries = _read()
-    stored = dict(entries.get(key, {}))
-    for name, (get, _) in _probes().items():
-        if get() is not None:
-            stored[name] = get()
-    if stored == entries.get(key):
-        return
-    entries[key] = stored
-    try:
-        folder = _path().parent
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as fh:
-            json.dump(entries, fh)
-        os.replace(fh.name, _path())  # atomic: parallel test workers
-    except OSError:  # a read-only compiledir: PyTensor probes again next time
-        pass
+    stored = {**entries.get(key, {}), **current}
+    if stored != entries.get(key):
+        entries[key] = stored
+        try:
+            write_atomically(_path(), json.dumps(entries).encode())
+        except OSError:  # a read-only compiledir: PyTensor probes again next time
+            return
+    _settled.update(current)
 
 
 @contextlib.contextmanager

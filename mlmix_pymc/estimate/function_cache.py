@@ -125,12 +125,17 @@ def slimmed(fn):
     return fn
 
 
-def _store(folder: Path, path: Path, fn) -> None:
-    fn = slimmed(fn)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as fh:
-        pickle.dump(fn, fh, protocol=pickle.HIGHEST_PROTOCOL)
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in its folder and a rename, so that
+    parallel processes (test workers) never read a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
+        fh.write(data)
     os.replace(fh.name, path)
+
+
+def _store(folder: Path, path: Path, fn) -> None:
+    write_atomically(path, pickle.dumps(slimmed(fn), protocol=pickle.HIGHEST_PROTOCOL))
     entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime)
     for old in entries[:-MAX_ENTRIES]:
         old.unlink(missing_ok=True)

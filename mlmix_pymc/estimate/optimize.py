@@ -114,9 +114,7 @@ def parameter_scales(structure, n_free: int) -> np.ndarray:
     names = list(getattr(structure, "covariate_names", ()))
     if not names:
         return scale
-    layout = structure.layout
-    weights = structure.pattern_counts
-    rms = np.sqrt(np.average(np.asarray(structure.covariates, dtype=float) ** 2, axis=0, weights=weights))
+    layout, rms = structure.layout, structure.covariate_rms  # computed once per structure
     for f, k in enumerate(layout.representative):
         info = layout.infos[k]
         if info.group in SLOPE_GROUPS and info.transform == "identity" and info.item in names:

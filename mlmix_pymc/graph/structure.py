@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,14 @@ class GraphStructure:
     def within_vars(self) -> tuple[ClassStructure, ...]:
         """Within-level class variables, enumerated jointly."""
         return tuple(cv for cv in self.class_vars if cv.level == "within")
+
+    @cached_property
+    def covariate_rms(self) -> np.ndarray:
+        """(q,) root mean square of each covariate over the data rows (pattern counts as weights)."""
+        if not self.covariate_names:
+            return np.zeros(0)
+        squares = np.asarray(self.covariates, dtype=float) ** 2
+        return np.sqrt(np.average(squares, axis=0, weights=self.pattern_counts))
 
     @property
     def n_patterns(self) -> int:
