@@ -124,3 +124,14 @@ def test_stored_march_flags_equal_a_fresh_detection():
     fresh = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                       check=True).stdout.strip().splitlines()[-1])
     assert stored == fresh
+
+
+def test_probe_cache_setting(monkeypatch):
+    from mlmix_pymc.estimate import compiler_probes
+
+    for value, off in (("0", True), ("off", True), ("FALSE", True), ("1", False), ("", False)):
+        monkeypatch.setenv("MLMIX_PROBE_CACHE", value)
+        assert compiler_probes._off() is off
+    monkeypatch.setenv("MLMIX_PROBE_CACHE", "nope")
+    with pytest.raises(ValueError, match="MLMIX_PROBE_CACHE='nope'"):
+        compiler_probes.load_probes()

@@ -9,7 +9,8 @@ this module stores them in PyTensor's compiledir, keyed on the compiler (path, v
 user flags), the BLAS flags, PyTensor's version and the CPU (model name and feature
 flags, so a compiledir shared by different machines gets one entry each), and sets them
 in later processes, which skips the probes. Where the CPU cannot be identified (no
-``/proc/cpuinfo``) nothing is stored or read; ``MLMIX_PROBE_CACHE=0`` turns it off.
+``/proc/cpuinfo``) nothing is stored or read; ``MLMIX_PROBE_CACHE=0`` (or ``off``,
+``false``) turns it off, as ``MLMIX_FUNCTION_CACHE`` does the function cache.
 """
 
 from __future__ import annotations
@@ -92,7 +93,15 @@ def _valid(name: str, value) -> bool:
 
 
 def _off() -> bool:
-    return os.environ.get("MLMIX_PROBE_CACHE") == "0"
+    """True when ``MLMIX_PROBE_CACHE`` switches the stored probes off; another value than
+    on / off is refused (a typo must not leave the setting silently ignored)."""
+    setting = os.environ.get("MLMIX_PROBE_CACHE", "").strip().lower()
+    if setting in ("0", "off", "false", "no"):
+        return True
+    if setting in ("", "1", "on", "true", "yes"):
+        return False
+    raise ValueError(f"MLMIX_PROBE_CACHE={os.environ['MLMIX_PROBE_CACHE']!r} is not one of "
+                     "0 / off / false (no stored compiler probes) or 1 / on / true (the default)")
 
 
 def _current(probes: dict) -> dict:
