@@ -5,6 +5,8 @@ function again in a new session re-runs the rewrites (seconds for the two-level 
 over 10 s for the Laplace third-derivative graph) even when every C module is cached. A
 compiled function pickles with its rewritten graph, and unpickling only links the cached
 C modules, so a function built once is loaded in a new session in well under a second.
+Each file holds two pickles: first the names of the C modules the function links (read
+first, so that only those are looked up: ``module_index.py``), then the function.
 
 The key is the graph signature (``cluster_engine.graph_signature``: everything the symbolic
 graph depends on, not the data values, which are inputs) plus a fingerprint of this
@@ -84,6 +86,8 @@ def cached_function(key: tuple, build):
 
 
 def _cached_function(key: tuple, build):
+    from .module_index import preload
+
     folder = cache_dir()
     if folder is None:
         return build()
@@ -92,6 +96,8 @@ def _cached_function(key: tuple, build):
     if path.exists():
         try:
             with open(path, "rb") as fh:
+                header = pickle.load(fh)  # the C modules it links, read before it links them
+                preload(header["c_modules"])
                 return pickle.load(fh)
         except Exception:  # noqa: BLE001 - a truncated or incompatible entry: rebuild it
             pass
@@ -135,7 +141,11 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def _store(folder: Path, path: Path, fn) -> None:
-    write_atomically(path, pickle.dumps(slimmed(fn), protocol=pickle.HIGHEST_PROTOCOL))
+    from .module_index import module_dirs
+
+    header = {"c_modules": module_dirs(fn)}
+    write_atomically(path, pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL)
+                     + pickle.dumps(slimmed(fn), protocol=pickle.HIGHEST_PROTOCOL))
     entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime)
     for old in entries[:-MAX_ENTRIES]:
         old.unlink(missing_ok=True)

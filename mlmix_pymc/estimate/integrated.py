@@ -153,6 +153,10 @@ class IntegratedObjective:
         for chunk in self._chunks if chunks is None else chunks:
             yield self._call(fn, theta, chunk, modes, zero_logq)
 
+    def _laplace_value(self, theta) -> float:
+        """The Laplace log-likelihood at ``theta`` with the modes already placed there."""
+        return _summed(self._laplace_calls(np.asarray(theta, dtype=float)))[0]
+
     def _fixed_nodes_loglik_grad(self, theta):
         return _summed(self._call(self.functions.value_grad, theta, chunk) for chunk in self._chunks)
 
@@ -196,16 +200,25 @@ class IntegratedObjective:
 
         structure = self.structure
         self.adapt(theta)
-        det = self.details(theta)
         codes = structure.cluster_codes
-        d_post, d_prior = np.exp(det["d_log_post"]), np.exp(det["d_log_prior"])
-        posterior = np.einsum("nd,dnk->nk", d_post[codes], det["class_post"])
-        prior = np.einsum("nd,dnk->nk", d_prior[codes], det["class_prior"])
+        d_post = d_prior = None
+        if structure.n_joint == 1 and self.n_between == 1:
+            # one class (a GLMM): the probabilities are 1 and the log-likelihood is the
+            # objective's own, so the per-cluster ``details`` function is not needed
+            exact = self.laplace and self.laplace_gradient != "central"  # its function is loaded
+            loglik = self._laplace_value(theta) if exact else self._fixed_nodes_loglik_grad(theta)[0]
+            posterior = prior = np.ones((len(codes), 1))
+        else:
+            det = self.details(theta)
+            loglik = det["cluster_loglik"].sum()
+            d_post, d_prior = np.exp(det["d_log_post"]), np.exp(det["d_log_prior"])
+            posterior = np.einsum("nd,dnk->nk", d_post[codes], det["class_post"])
+            prior = np.einsum("nd,dnk->nk", d_prior[codes], det["class_prior"])
+        between = structure.between is not None
         info = ClusterInfo(labels=(), codes=codes, integration=self.integration, points=self.points,
-                           between_prior=d_prior if structure.between is not None else None,
-                           between_posterior=d_post if structure.between is not None else None,
+                           between_prior=d_prior if between else None, between_posterior=d_post if between else None,
                            adaptive_failed=self.adaptive_failed)
-        return float(det["cluster_loglik"].sum()), posterior, prior, info
+        return float(loglik), posterior, prior, info
 
     def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
         """Log-likelihood of every cluster (random effects integrated at the current nodes)."""
