@@ -103,6 +103,27 @@ def test_compiler_probes_round_trip(tmp_path, monkeypatch):
     assert compiler_probes.load_probes() == []
 
 
+def test_probes_are_stored_again_under_changed_flags(tmp_path, monkeypatch):
+    """Values settled under one key (compiler / BLAS flags) are written again when the key
+    changes in the same process (a test changing PyTensor's flags), not taken as stored."""
+    import json
+
+    from pytensor.link.c.cmodule import GCC_compiler
+
+    from mlmix_pymc.estimate import compiler_probes
+
+    if compiler_probes._cpu_identity() is None:
+        pytest.skip("no /proc/cpuinfo: probes are not stored")
+    monkeypatch.setattr(compiler_probes, "_path", lambda: tmp_path / "probes.json")
+    monkeypatch.setattr(compiler_probes, "_settled", {})
+    GCC_compiler.compile_args()
+    compiler_probes.store_probes()
+    monkeypatch.setattr(compiler_probes, "_key", lambda: "flags changed")
+    compiler_probes.store_probes()
+    stored = json.loads((tmp_path / "probes.json").read_text())
+    assert len(stored) == 2 and stored["flags changed"]["march_flags"] == list(GCC_compiler.march_flags)
+
+
 def test_stored_march_flags_equal_a_fresh_detection():
     """The stored flags are what PyTensor detects in a process that probes (cache off)."""
     import json

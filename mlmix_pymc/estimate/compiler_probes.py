@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 FILE_NAME = "mlmix_compiler_probes.json"
-_settled: dict = {}  # the probe values this process read from or wrote to the file
+_settled: dict = {}  # per key: the probe values this process read from or wrote to the file
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +120,7 @@ def load_probes() -> list[str]:
         if get() is None and _valid(name, stored.get(name)):
             put(stored[name])
             done.append(name)
-    _settled.update(_current(probes))
+    _settled[key] = _current(probes)
     return done
 
 
@@ -129,8 +129,8 @@ def store_probes() -> None:
     from .function_cache import write_atomically
 
     current = _current(_probes())
-    if _off() or not current or current == _settled or (key := _key()) is None:
-        return  # nothing this process has not already read or written
+    if _off() or not current or (key := _key()) is None or current == _settled.get(key):
+        return  # nothing this process has not already read or written (under these flags)
     entries = _read()
     stored = {**entries.get(key, {}), **current}
     if stored != entries.get(key):
@@ -139,7 +139,7 @@ def store_probes() -> None:
             write_atomically(_path(), json.dumps(entries).encode())
         except OSError:  # a read-only compiledir: PyTensor probes again next time
             return
-    _settled.update(current)
+    _settled[key] = current
 
 
 @contextlib.contextmanager
