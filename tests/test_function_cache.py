@@ -46,6 +46,27 @@ def test_stored_function_is_loaded_and_a_corrupt_entry_rebuilt(tmp_path, monkeyp
     assert len(builds) == 3 and len(list(tmp_path.glob("*.pkl"))) == 2
 
 
+def test_collector_paused_promotes_a_loaded_function_and_keeps_a_user_freeze(tmp_path, monkeypatch):
+    import gc
+
+    def young():  # objects the next young collections would scan
+        return len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
+
+    monkeypatch.setenv("MLMIX_FUNCTION_CACHE", str(tmp_path))
+    function_cache.cached_function(("test", "gc"), _rewritten_function)  # stored
+    gc.collect()
+    before = young()
+    function_cache.cached_function(("test", "gc"), _rewritten_function)  # loaded: thousands of objects
+    assert gc.isenabled() and young() <= before + 50  # they went to the oldest generation
+    gc.freeze()  # a user's frozen objects (pre-fork servers) are not released by a load
+    try:
+        frozen, before = gc.get_freeze_count(), young()
+        function_cache.cached_function(("test", "gc"), _rewritten_function)
+        assert gc.get_freeze_count() == frozen and young() > before + 500  # left young instead
+    finally:
+        gc.unfreeze()
+
+
 def test_cache_off(monkeypatch, tmp_path):
     monkeypatch.setenv("MLMIX_FUNCTION_CACHE", "0")
     builds = []

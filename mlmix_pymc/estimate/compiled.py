@@ -31,6 +31,7 @@ from ..graph.unit import RowNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
 from .backend import compile_mode
+from .function_cache import collector_paused
 from .row_chunks import RowChunks, chunk_length
 
 START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
@@ -81,7 +82,7 @@ class CompiledLikelihood:
         """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) compiled with
         this objective's backend."""
         rows = [] if chunks is None else chunks.inputs.as_list()
-        with compile_mode(self.backend):
+        with compile_mode(self.backend), collector_paused():
             return pytensor.function(inputs + rows, outputs, on_unused_input="ignore")
 
     # ------------------------------------------------------------ chunks of rows
