@@ -177,3 +177,30 @@ def test_probe_cache_setting(monkeypatch):
     monkeypatch.setenv("MLMIX_PROBE_CACHE", "nope")
     with pytest.raises(ValueError, match="MLMIX_PROBE_CACHE='nope'"):
         compiler_probes.load_probes()
+
+
+def test_single_level_functions_are_stored_and_serve_another_data_set(tmp_path, monkeypatch, lsat):
+    """A single-level C graph takes its rows as inputs: a second data set of the same structure
+    (or a new session) loads the stored functions, builds no graph, and still reaches the
+    numpy optimum and standard errors of its own data (``reference_lca.py``)."""
+    import reference_lca as ref
+
+    import mlmix_pymc as mm
+    from mlmix_pymc.estimate import compiled
+
+    monkeypatch.setenv("MLMIX_FUNCTION_CACHE", str(tmp_path))
+    items = [f"item{i}" for i in range(1, 6)]
+    mm.lca(lsat, items, n_classes=2).fit(seed=1, starts=(4, 2))
+    stored = sorted(tmp_path.glob("*.pkl"))
+    assert len(stored) >= 2  # the value graph and the Hessian's
+    graphs = []
+    real_build = compiled.build_loglik
+    monkeypatch.setattr(compiled, "build_loglik", lambda *a, **k: graphs.append(1) or real_build(*a, **k))
+    other = lsat.sample(frac=0.6, random_state=3)
+    result = mm.lca(other, items, n_classes=2).fit(seed=1, starts=(4, 2))
+    assert graphs == [] and sorted(tmp_path.glob("*.pkl")) == stored
+    y = other[items].to_numpy(dtype=float)
+    mle = ref.polish(ref.from_result(result, items), y, 2)
+    assert result.loglik == pytest.approx(ref.loglik_rows(mle, y, 2).sum(), abs=1e-6)
+    se_numpy = np.sqrt(np.diag(np.linalg.inv(-ref.hessian(mle, y, 2))))[0]
+    assert result.parameters.set_index("name").loc["[c#1]", "se"] == pytest.approx(se_numpy, rel=1e-3)

@@ -13,9 +13,13 @@ of the factors (mean and Cholesky factor of the covariance, from a fine grid, it
 ``node_placement.py``). As for cluster random effects, the nodes are held fixed while the
 optimizer runs and re-adapted between runs (``optimize.maximize``).
 
-A data set of more distinct rows than ``row_chunks.MAX_ROW_CHUNK_CELLS`` allows in one call
-gets graphs that take the rows as inputs, called on chunks of rows (``row_chunks.py``): the
+With the C backend the graphs take the rows as inputs (``row_chunks.py``), so a compiled
+function depends only on the model's structure: it is stored in the disk function cache
+(``function_cache.py``) and a new session, or another data set of the same structure, loads
+it instead of compiling. A data set of more distinct rows than
+``row_chunks.MAX_ROW_CHUNK_CELLS`` allows in one call is called on chunks of rows: the
 value-and-gradient graph and the per-row score graph each with their own chunk length.
+Grade-of-membership graphs, and JAX graphs of rows that fit one call, hold their rows.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from ..graph.unit import RowNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
 from .backend import compile_mode
-from .function_cache import collector_paused
+from .cluster_engine import graph_signature
+from .function_cache import cached_function, collector_paused
 from .row_chunks import RowChunks, chunk_length
 
 START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
@@ -61,16 +66,14 @@ class CompiledLikelihood:
             graph_rule = RowNodes(*self._extra)
             self._set_row_nodes(*self._broadcast(rule))
         self._graph_rule = graph_rule
+        self._key = ("single", self.adapts, structure.known_class is not None) + graph_signature(structure, rule)
         self._chunks = self._row_chunks(per_row=False)  # None: the graph holds all rows itself
-        data = self._data_of(self._chunks)
-        terms = build_loglik(structure, theta[None, :], rule=graph_rule, **data)
-        counts = pt.as_tensor_variable(structure.pattern_counts) if self._chunks is None else self._chunks.inputs.counts
-        total = pt.dot(counts, terms.loglik_rows)
-        self._grad = pytensor.grad(total, theta)
+        self._symbolic = None  # (total, gradient, terms) of the value graph, built on first need
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model
-        self._all = self._function([theta, *self._extra], [total, self._grad, terms.loglik_rows,
-                                                              terms.log_joint, terms.log_prior], self._chunks)
+        self._all = self._function("all", [theta, *self._extra], lambda: [
+            *self._total_grad()[:2], *(getattr(self._total_grad()[2], k) for k in ("loglik_rows", "log_joint",
+                                                                               "log_prior"))], self._chunks)
         self._hess = None
         self._scores = None
         self._factor_posterior = None
@@ -78,18 +81,44 @@ class CompiledLikelihood:
         self._membership = None
         self._score_chunks = None
 
-    def _function(self, inputs, outputs, chunks: RowChunks | None):
-        """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) compiled with
-        this objective's backend."""
+    def _total_grad(self):
+        """(total log-likelihood, its gradient in theta, the ``build_loglik`` terms): the symbolic
+        value graph, built once (the optimizer's function and the Hessian's share it)."""
+        if self._symbolic is None:
+            terms = build_loglik(self.structure, self._theta[None, :], rule=self._graph_rule,
+                                 **self._data_of(self._chunks))
+            counts = pt.as_tensor_variable(self.structure.pattern_counts) if self._chunks is None else \
+                self._chunks.inputs.counts
+            total = pt.dot(counts, terms.loglik_rows)
+            self._symbolic = (total, pytensor.grad(total, self._theta), terms)
+        return self._symbolic
+
+    def _function(self, name: str, inputs, outputs, chunks: RowChunks | None):
+        """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) and of the
+        graph ``outputs()`` builds, compiled with this objective's backend. A C graph whose
+        rows are inputs depends only on the structure, not on the data values: it is loaded
+        from the disk cache (``function_cache.py``) when any session compiled it before, and
+        ``outputs()`` (building the symbolic graph) is then never called."""
         rows = [] if chunks is None else chunks.inputs.as_list()
-        with compile_mode(self.backend), collector_paused():
-            return pytensor.function(inputs + rows, outputs, on_unused_input="ignore")
+
+        def build():
+            with compile_mode(self.backend), collector_paused():
+                return pytensor.function(inputs + rows, outputs(), on_unused_input="ignore")
+
+        if chunks is None or self.backend != "c":  # the data are constants of the graph (GoM, JAX)
+            return build()
+        return cached_function(self._key + (name,), build)
 
     # ------------------------------------------------------------ chunks of rows
     def _row_chunks(self, per_row: bool) -> RowChunks | None:
-        """Chunks of rows for the ordinary or the per-row (score) graph; None when all rows fit one call."""
+        """Chunks of rows for the ordinary or the per-row (score) graph: with the C backend one
+        chunk of all rows when they fit one call (the rows are inputs: the compiled function
+        serves any data set of this structure, across sessions); None where the graph holds
+        its rows itself (grade of membership, and JAX when all rows fit one call)."""
         n_nodes = 0 if self.unit_rule is None else len(self.unit_rule.log_weights)
         length = chunk_length(self.structure, n_nodes, per_row)
+        if length is None and self.backend == "c" and not self.structure.is_gom:
+            length = self.structure.n_patterns
         return None if length is None else RowChunks(self.structure, length, static=self.backend == "jax")
 
     @staticmethod
@@ -129,9 +158,9 @@ class CompiledLikelihood:
         if self._node_terms is None:
             from ..graph.likelihood import build_factor_node_terms
 
-            data = self._data_of(self._chunks)
-            terms = build_factor_node_terms(self.structure, self._theta, self._graph_rule, data.get("group_data"))
-            self._node_terms = self._function([self._theta, *self._extra], terms, self._chunks)
+            self._node_terms = self._function("node_terms", [self._theta, *self._extra], lambda: build_factor_node_terms(
+                self.structure, self._theta, self._graph_rule, self._data_of(self._chunks).get("group_data")),
+                self._chunks)
         dim = self.unit_rule.dim
         theta = np.asarray(theta, dtype=float)
         z, log_w = self._broadcast(make_rule("gauss-hermite", dim, START_GRID_POINTS.get(dim, 7)))
@@ -229,8 +258,8 @@ class CompiledLikelihood:
             from ..progress import compile_notice
 
             with compile_notice("the Hessian for standard errors"):
-                h = pytensor.gradient.jacobian(self._grad, self._theta)
-                self._hess = self._function([self._theta, *self._extra], h, self._chunks)
+                self._hess = self._function("hessian", [self._theta, *self._extra], lambda: pytensor.gradient.jacobian(
+                    self._total_grad()[1], self._theta), self._chunks)
         return np.asarray(self._run(self._hess, self._chunks, np.asarray(theta, dtype=float), ("sum",))[0])
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
@@ -252,10 +281,13 @@ class CompiledLikelihood:
                 static = self.backend == "jax"
                 rows = pt.matrix("theta_rows", shape=(n_rows, self.structure.layout.n_free) if static else
                                  (None, None))
-                terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule,
-                                     **self._data_of(self._score_chunks))
-                g = pytensor.grad(terms.loglik_rows.sum(), rows)
-                self._scores = self._function([rows, *self._extra], g, self._score_chunks)
+
+                def row_gradients():
+                    terms = build_loglik(self.structure, rows, per_row=True, rule=self._graph_rule,
+                                         **self._data_of(chunks))
+                    return pytensor.grad(terms.loglik_rows.sum(), rows)
+
+                self._scores = self._function("scores", [rows, *self._extra], row_gradients, chunks)
         n = self.structure.n_patterns
         theta = np.asarray(theta, dtype=float)
         tiled = np.broadcast_to(theta, (n, len(theta)))  # a view: no (n, n_free) copy before the chunks
@@ -270,9 +302,9 @@ class CompiledLikelihood:
         if self._factor_posterior is None:
             from ..graph.likelihood import build_factor_posterior
 
-            logp = build_factor_posterior(self.structure, self._theta, self._graph_rule,
-                                          **self._data_of(self._chunks))
-            self._factor_posterior = self._function([self._theta, *self._extra], pt.exp(logp), self._chunks)
+            self._factor_posterior = self._function("factor_posterior", [self._theta, *self._extra], lambda: pt.exp(
+                build_factor_posterior(self.structure, self._theta, self._graph_rule, **self._data_of(self._chunks))),
+                self._chunks)
         self.adapt(theta)
         idx = self.structure.row_pattern
         post = self._run(self._factor_posterior, self._chunks, np.asarray(theta, dtype=float), ("rows",))[0][idx]
@@ -286,8 +318,8 @@ class CompiledLikelihood:
             phi = self.structure.layout.symbolic_natural(self._theta[None, :])
             terms = gom_loglik(self.structure, phi, False, self._graph_rule)
             mean = pt.exp(terms.log_joint - terms.loglik_rows[:, None])
-            self._membership = self._function([self._theta, *self._extra], [mean, pt.exp(terms.log_second)],
-                                              None)  # GoM graphs hold their rows (never chunked)
+            self._membership = self._function("membership", [self._theta, *self._extra],  # GoM: never chunked
+                                              lambda: [mean, pt.exp(terms.log_second)], None)
         self.adapt(theta)
         out = self._run(self._membership, None, np.asarray(theta, dtype=float), ("rows", "rows"))
         mean, second = (np.asarray(a)[self.structure.row_pattern] for a in out)

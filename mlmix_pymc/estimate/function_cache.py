@@ -93,7 +93,11 @@ def _cached_function(key: tuple, build):
     folder = cache_dir()
     if folder is None:
         return build()
-    name = hashlib.sha256((fingerprint() + canonical(key)).encode()).hexdigest()[:40]
+    try:
+        name = hashlib.sha256((fingerprint() + canonical(key)).encode()).hexdigest()[:40]
+    except TypeError:  # a key without a complete text form: compiled, never stored
+        with collector_paused():
+            return build()
     path = folder / f"{name}.pkl"
     if path.exists():
         try:

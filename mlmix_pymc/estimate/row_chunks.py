@@ -1,18 +1,19 @@
 """Chunks of rows of a single-level model: bounded memory for millions of distinct rows.
 
-``CompiledLikelihood`` bakes a model's data into its graph (one call per evaluation). Its
-largest intermediate has one cell per (distinct row, joint class, factor node), and in the
-per-row score graph (MLR standard errors) one per (row, class, node, data column): at
-1,000,000 distinct rows the score graph of a 3-class LCA with 20 binary items held 3.3 GB.
-Above ``MAX_ROW_CHUNK_CELLS`` such cells, the graph takes the per-row data as inputs
-(``RowInputs``: pattern counts, covariates, the measurement groups' statistics, the
-known-class mask) and ``RowChunks`` calls it on chunks of rows: totals (log-likelihood,
-gradient, Hessian) are added over the chunks, per-row outputs stacked. The values equal the one-call graph's (the
-tests compare both, and both with numpy). Chunks have nearly equal lengths; for JAX the
-inputs have the static length of a chunk, the last chunk padded to it, so that XLA compiles
-one function. Memory is then the data plus one chunk's intermediates; time stays linear
-in the number of distinct rows. ``reuse.DataObjective`` (new data: prediction, bootstrap)
-calls its data-input graph through ``RowChunks`` too.
+``CompiledLikelihood``'s C graphs take the per-row data as inputs (``RowInputs``: pattern
+counts, covariates, the measurement groups' statistics, the known-class mask), so that a
+compiled function serves every data set of its structure. Their largest intermediate has
+one cell per (distinct row, joint class, factor node), and in the per-row score graph (MLR
+standard errors) one per (row, class, node, data column): at 1,000,000 distinct rows the
+score graph of a 3-class LCA with 20 binary items held 3.3 GB. Above
+``MAX_ROW_CHUNK_CELLS`` such cells, ``RowChunks`` calls the graph on chunks of rows (below,
+on one chunk of all rows): totals (log-likelihood, gradient, Hessian) are added over the
+chunks, per-row outputs stacked. The values equal the one-call graph's (the tests compare
+both, and both with numpy). Chunks have nearly equal lengths; for JAX the inputs have the
+static length of a chunk, the last chunk padded to it, so that XLA compiles one function.
+Memory is then the data plus one chunk's intermediates; time stays linear in the number of
+distinct rows. ``reuse.DataObjective`` (new data: prediction, bootstrap) calls its
+data-input graph through ``RowChunks`` too.
 """
 
 from __future__ import annotations
