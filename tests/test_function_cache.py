@@ -67,8 +67,9 @@ def test_collector_paused_promotes_a_loaded_function_and_keeps_a_user_freeze(tmp
         gc.unfreeze()
 
 
-def test_cache_off(monkeypatch, tmp_path):
-    monkeypatch.setenv("MLMIX_FUNCTION_CACHE", "0")
+@pytest.mark.parametrize("setting", ["0", "off", "OFF", " False ", "no"])
+def test_cache_off(monkeypatch, tmp_path, setting):
+    monkeypatch.setenv("MLMIX_FUNCTION_CACHE", setting)
     builds = []
     for _ in range(2):
         function_cache.cached_function(("test", 3), lambda: builds.append(1) or _square_sum())

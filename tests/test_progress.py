@@ -40,6 +40,7 @@ def test_starts_bar_shows_the_best_loglikelihood_and_the_options_silence_it(lsat
 
 def test_compile_notice_says_how_long_it_took(lsat, capsys, monkeypatch):
     monkeypatch.setattr(progress, "NOTICE_AFTER_S", 0.0)  # the notice as soon as a compile starts
+    monkeypatch.setenv("MLMIX_FUNCTION_CACHE", "0")  # a real compile, not a load of a stored function
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mm.lca(lsat, LSAT_ITEMS, 2).fit(starts=(2, 1), seed=1, se=None, verbose=True)

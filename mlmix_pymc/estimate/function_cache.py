@@ -13,7 +13,8 @@ graph depends on, not the data values, which are inputs) plus a fingerprint of t
 library's source, PyTensor's, NumPy's and Python's versions: a changed graph-building
 code gets new entries, never a stale function. Files live next to PyTensor's own cache
 (``<compiledir>/mlmix_functions``), are written atomically (parallel test workers), and
-any unreadable entry is rebuilt. ``MLMIX_FUNCTION_CACHE=0`` turns the cache off;
+any unreadable entry is rebuilt. ``MLMIX_FUNCTION_CACHE=0`` (``off``, ``false``, ``no``, any
+case) turns the cache off;
 ``MLMIX_FUNCTION_CACHE=<dir>`` moves it. Like PyTensor's cache, it trusts its directory.
 """
 
@@ -38,7 +39,7 @@ MAX_ENTRIES = 200  # the oldest files beyond this are removed when a new one is 
 def cache_dir() -> Path | None:
     """Where compiled functions are kept, or None when the cache is off."""
     setting = os.environ.get("MLMIX_FUNCTION_CACHE", "")
-    if setting in ("0", "off", "false"):
+    if setting.strip().lower() in ("0", "off", "false", "no"):  # as ``MLMIX_PROBE_CACHE``
         return None
     if setting:
         return Path(setting)

@@ -1,7 +1,8 @@
 """One compiled likelihood for many data sets of one structure (bootstrap, prediction).
 
-``CompiledLikelihood`` bakes the model's data into its graph, so a new data set would mean a
-new graph and a new compilation. Here the data are graph *inputs*: ``RowFunctions`` compiles
+``CompiledLikelihood``'s C graphs take their rows as inputs and are loaded from the disk
+function cache, but each objective loads its own copy (~0.1-0.3 s), too slow for thousands of
+bootstrap draws; its JAX and GoM graphs hold their data. Here ``RowFunctions`` compiles
 the one likelihood graph (``graph/likelihood.build_loglik``) of a single-level structure as a
 function of (theta, pattern counts, covariates, group statistics) once per graph signature
 (a small cache, as ``cluster_engine.ClusterFunctions`` does for two-level graphs, whose data
@@ -13,8 +14,8 @@ objective contract that ``optimize.run_starts`` and the result code call (``logl
 measurement groups (with the fitted model's category codes), and ``objective_for_frame``
 returns the objective of that data set: ``DataObjective`` for single-level models,
 ``IntegratedObjective`` (its compiled functions shared through their cache) for two-level
-ones, and a freshly compiled ``CompiledLikelihood`` only where the graph cannot take its data
-as inputs (grade of membership, adaptive factor nodes).
+ones, and a ``CompiledLikelihood`` of its own for grade of membership (compiled afresh: its
+graph holds its rows) and adaptive factor nodes (per-row nodes; loaded from the disk cache).
 """
 
 from __future__ import annotations
