@@ -71,9 +71,7 @@ class CompiledLikelihood:
         self._symbolic = None  # (total, gradient, terms) of the value graph, built on first need
         # one compiled function serves the optimizer and the posterior: compiling two
         # functions of the same graph would double the (cached) compile time of a model
-        self._all = self._function("all", [theta, *self._extra], lambda: [
-            *self._total_grad()[:2], *(getattr(self._total_grad()[2], k) for k in ("loglik_rows", "log_joint",
-                                                                               "log_prior"))], self._chunks)
+        self._all = self._function("all", [theta, *self._extra], self._all_outputs, self._chunks)
         self._hess = None
         self._scores = None
         self._factor_posterior = None
@@ -93,6 +91,12 @@ class CompiledLikelihood:
             self._symbolic = (total, pytensor.grad(total, self._theta), terms)
         return self._symbolic
 
+    def _all_outputs(self) -> list:
+        """The optimizer's and the posterior's outputs (``_ALL_COMBINE``): total, gradient and the
+        per-row log-likelihood, log P(joint class, y_i) and log P(joint class | x_i)."""
+        total, grad, terms = self._total_grad()
+        return [total, grad, terms.loglik_rows, terms.log_joint, terms.log_prior]
+
     def _function(self, name: str, inputs, outputs, chunks: RowChunks | None):
         """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) and of the
         graph ``outputs()`` builds, compiled with this objective's backend. A C graph whose
@@ -102,12 +106,13 @@ class CompiledLikelihood:
         rows = [] if chunks is None else chunks.inputs.as_list()
 
         def build():
-            with compile_mode(self.backend), collector_paused():
+            with compile_mode(self.backend):
                 return pytensor.function(inputs + rows, outputs(), on_unused_input="ignore")
 
         if chunks is None or self.backend != "c":  # the data are constants of the graph (GoM, JAX)
-            return build()
-        return cached_function(self._key + (name,), build)
+            with collector_paused():
+                return build()
+        return cached_function(self._key + (name,), build)  # pauses the collector itself
 
     # ------------------------------------------------------------ chunks of rows
     def _row_chunks(self, per_row: bool) -> RowChunks | None:

@@ -92,15 +92,13 @@ def _cached_function(key: tuple, build):
     from .module_index import preload
 
     folder = cache_dir()
-    if folder is None:
-        return build()
-    try:
-        name = hashlib.sha256((fingerprint() + canonical(key)).encode()).hexdigest()[:40]
-    except TypeError:  # a key without a complete text form: compiled, never stored
-        with collector_paused():
-            return build()
-    path = folder / f"{name}.pkl"
-    if path.exists():
+    path = None  # None: compiled, never stored (the cache is off, or the key has no complete text form)
+    if folder is not None:
+        try:
+            path = folder / (hashlib.sha256((fingerprint() + canonical(key)).encode()).hexdigest()[:40] + ".pkl")
+        except TypeError:
+            pass
+    if path is not None and path.exists():
         try:
             with open(path, "rb") as fh, collector_paused(promote=True):
                 header = pickle.load(fh)  # the C modules it links, read before it links them
@@ -110,10 +108,11 @@ def _cached_function(key: tuple, build):
             pass
     with collector_paused():
         fn = build()
-    try:
-        _store(folder, path, fn)
-    except Exception:  # noqa: BLE001 - a read-only or full disk: the function still works
-        pass
+    if path is not None:
+        try:
+            _store(folder, path, fn)
+        except Exception:  # noqa: BLE001 - a read-only or full disk: the function still works
+            pass
     return fn
 
 
