@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor
 
-from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik
+from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, index_axis
 from ..graph.structure import GraphStructure
 
 CACHE_SIZE = 8
@@ -63,7 +63,7 @@ class ClusterFunctions:
         self._structure, self._unit_rule = structure, unit_rule
         self.backend = backend  # "c": one C function per graph; "jax": one XLA function per input shapes
         self._key = ("cluster",) + graph_signature(structure, unit_rule)
-        self._graph = None  # (inputs, terms), built on first need
+        self._graphs = {}  # nodes per cluster (None: any, 1: the Laplace modes) -> (inputs, terms), built on first need
         self._value_grad = None
         self._details = None
         self._node_derivs = None
@@ -76,19 +76,20 @@ class ClusterFunctions:
         return cached_compile(_FUNCTIONS, graph_signature(structure, unit_rule) + (backend,),
                               lambda: cls(structure, unit_rule, backend), CACHE_SIZE)
 
-    def _build(self, shapes=None):
-        """(inputs, terms) of a fresh symbolic graph; ``shapes``: static input shapes (JAX)."""
+    def _build(self, shapes):
+        """(inputs, terms) of a fresh symbolic graph on inputs of ``shapes`` (None: any size)."""
         inputs = ClusterInputs.create(self._structure, shapes)
         return inputs, build_cluster_loglik(self._structure, inputs, self._unit_rule)
 
-    def _symbolic(self):
-        if self._graph is None:
-            self._graph = self._build()
-        return self._graph
+    def _symbolic(self, n_nodes: int | None):
+        if n_nodes not in self._graphs:
+            self._graphs[n_nodes] = self._build(ClusterInputs.structural_shapes(self._structure, n_nodes))
+        return self._graphs[n_nodes]
 
-    def _function(self, name: str, outputs):
+    def _function(self, name: str, outputs, n_nodes: int | None = None):
         """The compiled function ``outputs(inputs, terms)`` of the graph: C from the disk cache
-        if there; JAX compiled at its first call for each input shapes (``jax_functions.py``)."""
+        if there; JAX compiled at its first call for each input shapes (``jax_functions.py``).
+        ``n_nodes``: the nodes per cluster of every call, if fixed (1: the Laplace modes)."""
         if self.backend == "jax":
             from .jax_functions import ShapeSpecializedFunction
 
@@ -100,7 +101,7 @@ class ClusterFunctions:
         from .function_cache import cached_function
 
         def build():
-            inputs, terms = self._symbolic()
+            inputs, terms = self._symbolic(n_nodes)
             return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
 
         return cached_function(self._key + (name,), build)
@@ -139,10 +140,10 @@ class ClusterFunctions:
 
                 values, nodes = terms.node_terms, inputs.nodes
                 grad = pytensor.grad(values.sum(), nodes)
-                hess = pt.stack([pytensor.grad(grad[..., r].sum(), nodes) for r in range(dim)], axis=-1)
+                hess = pt.stack([pytensor.grad(index_axis(grad, r, -1).sum(), nodes) for r in range(dim)], axis=-1)
                 return [values, grad, hess]
 
-            self._node_derivs = self._function(f"node_derivatives{dim}", outputs)
+            self._node_derivs = self._function(f"node_derivatives{dim}", outputs, n_nodes=1)
         return self._node_derivs
 
     def laplace_value_grad(self, dim: int):
@@ -163,8 +164,8 @@ class ClusterFunctions:
         Laplace evaluations by central differences. Returns (total, gradient).
         """
         if self._laplace is None:
-            self._laplace = self._function(f"laplace{dim}", lambda inputs, terms: _laplace_outputs(inputs, terms,
-                                                                                                  dim))
+            self._laplace = self._function(f"laplace{dim}", lambda inputs, terms: _laplace_outputs(inputs, terms, dim),
+                                           n_nodes=1)
         return self._laplace
 
 
@@ -176,14 +177,14 @@ def _laplace_outputs(inputs, terms, dim: int):
     from ..families import LOG_2PI
 
     z = inputs.nodes  # (M, J, 1, dim): the modes
-    h = terms.node_terms[:, :, 0]  # (M, J), called with logq = 0
-    g = pytensor.grad(h.sum(), z)[:, :, 0]  # (M, J, dim)
-    hess = pt.stack([pytensor.grad(g[..., r].sum(), z)[:, :, 0] for r in range(dim)], axis=-1)
+    h = index_axis(terms.node_terms, 0, 2)  # (M, J), called with logq = 0
+    g = index_axis(pytensor.grad(h.sum(), z), 0, 2)  # (M, J, dim)
+    hess = pt.stack([index_axis(pytensor.grad(index_axis(g, r, -1).sum(), z), 0, 2) for r in range(dim)], axis=-1)
     log_det = _log_det_spd(-hess, dim)
     joint = terms.d_log_prior + (h + 0.5 * dim * LOG_2PI - 0.5 * log_det).T  # (J, M)
     cluster_loglik = pt.logsumexp(joint, axis=1)
     total = cluster_loglik.sum()
-    d_total_dz = pytensor.grad(total, z)[:, :, 0]
+    d_total_dz = index_axis(pytensor.grad(total, z), 0, 2)
     u = zero_grad(_solve_small(hess, d_total_dz, dim))
     return [total, pytensor.grad(total - (u * g).sum(), inputs.theta)]
 
@@ -193,7 +194,7 @@ def _log_det_spd(a, dim: int):
     import pytensor.tensor as pt
 
     if dim == 1:
-        return pt.log(a[..., 0, 0])
+        return pt.log(index_axis(index_axis(a, 0, -1), 0, -1))
     if dim == 2:
         return pt.log(a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0])
     chol = pt.linalg.cholesky(a)
@@ -205,7 +206,7 @@ def _solve_small(a, b, dim: int):
     import pytensor.tensor as pt
 
     if dim == 1:
-        return b / a[..., 0]
+        return b / index_axis(a, 0, -1)
     if dim == 2:
         det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
         return pt.stack([a[..., 1, 1] * b[..., 0] - a[..., 0, 1] * b[..., 1],

@@ -32,6 +32,7 @@ node, the sum over classes is a product sum with no exponential per row and node
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,19 @@ class ClusterInputs:
         v = [pt.tensor(name=name, dtype=dtype, shape=tuple(shape)) for name, dtype, shape in zip(names, dtypes, shapes)]
         return cls(v[0], v[1:-5], *v[-5:])
 
+    @staticmethod
+    def structural_shapes(structure: GraphStructure, n_nodes: int | None = None) -> list:
+        """Input shapes (``as_list`` order) with the axes every data set of ``structure`` shares
+        static: parameters, data and covariate columns, between classes, random-effect
+        dimension, and ``n_nodes`` nodes per cluster if given (1: the Laplace modes). Rows and
+        clusters stay free, so one compiled function serves every chunk and data set; the
+        static axes spare the graph its shape checks, broadcasts and their gradients."""
+        n_between = structure.between.n_classes if structure.between is not None else 1
+        dim = structure.between_model.dim
+        return ([(structure.layout.n_free,)] + [(None, g.data.shape[1]) for g in structure.groups]
+                + [(None, structure.covariates.shape[1]), (None, None), (None,),
+                   (n_between, None, n_nodes, dim), (n_between, None, n_nodes)])
+
     def as_list(self) -> list:
         """Inputs in the order the compiled functions take them (theta first)."""
         return [self.theta, *self.group_data, self.covariates, self.row_mask, self.first_row, self.nodes,
@@ -85,6 +99,16 @@ class ClusterTerms:
     class_prior: object  # (M, n, Jw) P(C_ij = c | x_ij, D_j = d), random effects integrated out
 
 
+def index_axis(x, i: int, axis: int):
+    """``x`` at index ``i`` of ``axis``. Where that axis has the static length 1 this is a
+    squeeze, whose gradient is an expand_dims: an index's gradient is an increment of a
+    tensor of zeros (two more compiled nodes, more again in second and third derivatives)."""
+    axis = axis % x.ndim
+    if x.type.shape[axis] == 1 and i in (0, -1):
+        return pt.squeeze(x, axis=axis)
+    return x[(slice(None),) * axis + (i,)]
+
+
 def log_std_normal(z):
     """log N(z; 0, I) summed over the last axis."""
     return -0.5 * (z**2).sum(axis=-1) - 0.5 * LOG_2PI * z.shape[-1]
@@ -101,7 +125,7 @@ def random_effect_values(structure: GraphStructure, phi, group: int, z, x_cluste
     effects = []
     names = structure.covariate_names
     for r in range(bm.dim):
-        b_r = xi[:, :, r]
+        b_r = index_axis(xi, r, 2)
         for a, s, elem in bm.effect_regressions[group]:
             if a == r:
                 b_r = b_r + phi[0, elem] * effects[s]
@@ -143,7 +167,7 @@ def logsumexp_classes(log_joint, n_classes: int):
     the backward pass reuses the forward exponentials.
     """
     if n_classes == 1:
-        return log_joint[..., 0]
+        return index_axis(log_joint, 0, -1)
     if n_classes > 16:
         return pt.logsumexp(log_joint, axis=-1)
     parts = [log_joint[..., k] for k in range(n_classes)]
@@ -185,6 +209,22 @@ def _within_loglik(parts: UnitTerms, log_joint, n_classes: int, n_clusters, size
     return logsumexp_classes(log_joint, n_classes)
 
 
+def _shapes_tied(inputs: ClusterInputs, n_clusters, size) -> ClusterInputs:
+    """``inputs`` with their row, cluster and node axes declared equal to the mask's (J*m rows,
+    J clusters) and to each other's (Q nodes): the graph then needs no run-time checks that
+    the broadcasts between them agree, nor the nodes computing them."""
+    n_rows = n_clusters * size
+    n_nodes = inputs.nodes.shape[2]
+
+    def tied(v, *shape):
+        return pt.specify_shape(v, tuple(d if s is None else s for d, s in zip(shape, v.type.shape)))
+
+    return dataclasses.replace(
+        inputs, group_data=[tied(g, n_rows, None) for g in inputs.group_data],
+        covariates=tied(inputs.covariates, n_rows, None), first_row=tied(inputs.first_row, n_clusters),
+        nodes=tied(inputs.nodes, None, n_clusters, None, None), logq=tied(inputs.logq, None, n_clusters, n_nodes))
+
+
 def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
                          rule: QuadratureRule | None = None) -> ClusterTerms:
     """Symbolic per-cluster log-likelihood of one chunk of clusters.
@@ -192,13 +232,14 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
     ``rule`` integrates within-level factors (inside every cluster node, ``unit.py``).
     """
     layout = structure.layout
+    # J clusters of m rows in the padded layout; both read off the mask's shape (not n // J),
+    # so every shape is static once the inputs' shapes are (JAX traces them)
+    n_clusters, size = inputs.row_mask.shape[0], inputs.row_mask.shape[1]
+    inputs = _shapes_tied(inputs, n_clusters, size)
     phi = layout.symbolic_natural(inputs.theta[None, :])
     x = inputs.covariates
     x_cluster = x[inputs.first_row]
     n_rows = x.shape[0]
-    # J clusters of m rows in the padded layout; both read off the mask's shape (not n // J),
-    # so every shape is static once the inputs' shapes are (JAX traces them)
-    n_clusters, size = inputs.row_mask.shape[0], inputs.row_mask.shape[1]
 
     def to_rows(per_cluster):
         return _to_rows(per_cluster, n_clusters, size)
@@ -214,7 +255,8 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
 
     node_terms, cluster_given_d, class_post, class_prior = [], [], [], []
     for d in range(n_between):
-        z = inputs.nodes[d]
+        z = index_axis(inputs.nodes, d, 0)
+        logq = index_axis(inputs.logq, d, 0)
         n_nodes = z.shape[1]
         if bm is not None and bm.dim:
             group = d if bm.n_groups > 1 else 0
@@ -233,7 +275,7 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
         within_ll = _within_loglik(parts, log_joint, n_classes, n_clusters, size)
         row_ll = pt.broadcast_to(within_ll + row_extra, (n_rows, n_nodes))
         summed = _sum_rows(row_ll, inputs.row_mask, n_clusters, size)
-        terms = inputs.logq[d] + log_std_normal(z) + summed  # (J, Q)
+        terms = logq + log_std_normal(z) + summed  # (J, Q)
         ell_d = pt.logsumexp(terms, axis=1)
         node_terms.append(terms)
         cluster_given_d.append(ell_d)
@@ -241,7 +283,7 @@ def build_cluster_loglik(structure: GraphStructure, inputs: ClusterInputs,
         within_post = pt.exp(log_joint - within_ll[..., None])
         node_post = to_rows(pt.exp(terms - ell_d[:, None]))  # (n, Q)
         class_post.append(pt.sum(node_post[:, :, None] * within_post, axis=1))
-        node_prior = to_rows(pt.exp(inputs.logq[d] + log_std_normal(z)))
+        node_prior = to_rows(pt.exp(logq + log_std_normal(z)))
         class_prior.append(pt.sum(node_prior[:, :, None] * pt.exp(log_prior), axis=1)
                            / pt.sum(node_prior, axis=1)[:, None])
     ell_jd = pt.stack(cluster_given_d, axis=1)  # (J, M)
