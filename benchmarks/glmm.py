@@ -24,6 +24,8 @@ Columns
   command fills it and is not timed): what a notebook user waits for in a new session.
   Median of ``--repeats`` processes.
 * ``fit_s``: ``model.fit(...)`` again in the same process (compiled functions in memory).
+* ``nodes``: apply nodes of the compiled PyTensor functions alive after the fit, summed:
+  each is a thunk a new process links when it loads the function (~1 ms apiece).
 * ``lme4_s``: median ``system.time(glmer(...))`` inside R (R start-up and package loading
   excluded; one untimed warm-up fit first), the same as ``benchmarks/twolevel.py``.
 * ``ratio`` = ``end_to_end_s / lme4_s`` (<= 1: ours at most lme4's time);
@@ -105,7 +107,17 @@ def child(case, method, points, backend="c"):
     end_to_end = time.perf_counter() - t0
     t0 = time.perf_counter()
     _fit(model, method, points, backend)
-    print(json.dumps(dict(end_to_end_s=end_to_end, fit_s=time.perf_counter() - t0, loglik=float(res.loglik))))
+    fit_s = time.perf_counter() - t0
+    print(json.dumps(dict(end_to_end_s=end_to_end, fit_s=fit_s, loglik=float(res.loglik), nodes=_linked_nodes())))
+
+
+def _linked_nodes() -> int:
+    """Apply nodes of the compiled PyTensor functions alive in this process."""
+    import gc
+
+    from pytensor.compile.function.types import Function
+
+    return sum(len(f.maker.fgraph.apply_nodes) for f in gc.get_objects() if isinstance(f, Function))
 
 
 def ours(case, method, points, repeats, backend="c"):
@@ -120,7 +132,7 @@ def ours(case, method, points, repeats, backend="c"):
         if r > 0:  # the first run fills PyTensor's disk cache
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return dict(end_to_end_s=statistics.median(r["end_to_end_s"] for r in runs),
-                fit_s=statistics.median(r["fit_s"] for r in runs), loglik=runs[-1]["loglik"])
+                fit_s=statistics.median(r["fit_s"] for r in runs), loglik=runs[-1]["loglik"], nodes=runs[-1]["nodes"])
 
 
 def main(argv=None):
