@@ -33,9 +33,13 @@ def check_backend(backend: str) -> str:
 
 @contextmanager
 def compile_mode(backend: str):
-    """PyTensor functions compiled inside use ``backend``'s linker."""
+    """PyTensor functions compiled inside use ``backend``'s linker (C: PyTensor's, with the
+    missing C modules compiled in parallel, ``parallel_compile.py``)."""
     if backend == "c":
-        yield
+        from .parallel_compile import compiling_in_parallel
+
+        with compiling_in_parallel():
+            yield
         return
     import pytensor
 

@@ -19,6 +19,7 @@ import pytensor
 
 from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, index_axis
 from ..graph.structure import GraphStructure
+from .backend import compile_mode
 
 CACHE_SIZE = 8
 # the cost of one more call of a compiled function (Python and PyTensor overhead), in
@@ -104,7 +105,8 @@ class ClusterFunctions:
 
         def build():
             inputs, terms = self._symbolic(n_nodes)
-            return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
+            with compile_mode("c"):
+                return pytensor.function(inputs.as_list(), outputs(inputs, terms), on_unused_input="ignore")
 
         return cached_function(self._key + (name,), build)
 
