@@ -1,8 +1,9 @@
 """Which compiler turns the likelihood graph into machine code: PyTensor's C backend or JAX.
 
-``backend="c"`` (the default) compiles C through PyTensor (a cold compile of a new graph
-takes ~20 s, cached on disk). ``backend="jax"`` compiles the same graph with XLA through
-PyTensor's JAX linker (a few seconds, no C compiler; on a machine with a GPU and a CUDA
+``backend="c"`` (the default) compiles C through PyTensor, the missing C modules in parallel
+(``parallel_compile.py``; a new model's first fit 25-40 s on 2 cores with an empty cache, ~5 s
+when the modules it needs exist; cached on disk). ``backend="jax"`` compiles the same graph with XLA through
+PyTensor's JAX linker (4-7 s for a first fit, no C compiler; on a machine with a GPU and a CUDA
 build of jax the graph runs there). Only the compiled functions change: the graph, the
 optimizer and every result are the same.
 

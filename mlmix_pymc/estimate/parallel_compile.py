@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -90,10 +91,11 @@ def precompile(nodes) -> int:
 
     cache = indexed_cache()
     jobs = _missing(nodes, cache)
-    if len(jobs) > 1 and not getattr(cache, "fully_refreshed", True):
-        with lock_ctx():  # an IndexedModuleCache (module_index.py) reads every key first
-            cache.refresh(cleanup=False)
-        jobs = [job for job in jobs if not job.cached(cache)]
+    if jobs and not getattr(cache, "fully_refreshed", True):
+        with lock_ctx():  # an IndexedModuleCache (module_index.py) reads every key first, as
+            cache.refresh(cleanup=False)  # PyTensor's link does at its first miss
+        jobs = [job for job in jobs if job.key not in cache.entry_from_key]
+    jobs = list({job.module_hash: job for job in jobs if not job.same_source_cached(cache)}.values())
     if len(jobs) < 2:
         return 0
     ready = []
@@ -114,23 +116,21 @@ def precompile(nodes) -> int:
 
 
 def _missing(nodes, cache) -> list[_ModuleJob]:
-    """One job per distinct C module of ``nodes`` not in ``cache``."""
-    jobs, seen = [], set()
+    """One job per distinct cache key of ``nodes`` that ``cache`` does not hold."""
+    jobs = {}
     for node in nodes:
         job = _ModuleJob.of(node)
-        if job is None or job.module_hash in seen or job.cached(cache):
-            continue
-        seen.add(job.module_hash)
-        jobs.append(job)
-    return jobs
+        if job is not None and job.key not in jobs and job.key not in cache.entry_from_key:
+            jobs[job.key] = job
+    return list(jobs.values())
 
 
 class _ModuleJob:
     """The C module of one apply node, as PyTensor's ``COp.make_c_thunk`` builds it (a
     ``CLinker`` of the node alone; the virtual machine links with ``no_recycling=[]``)."""
 
-    def __init__(self, linker, key, module_hash):
-        self.linker, self.key, self.module_hash = linker, key, module_hash
+    def __init__(self, linker, key):
+        self.linker, self.key = linker, key
         self.arguments, self.location, self.module = {}, None, None
 
     @classmethod
@@ -138,7 +138,6 @@ class _ModuleJob:
         """The node's job, or None for a node without C code or without a cache key."""
         from pytensor.graph.fg import FunctionGraph
         from pytensor.link.c.basic import CLinker
-        from pytensor.link.c.cmodule import get_module_hash
         from pytensor.link.c.op import COp
 
         if not isinstance(node.op, COp):
@@ -149,15 +148,26 @@ class _ModuleJob:
             key = linker.cmodule_key()
             if key is None or not key[0]:  # unversioned: PyTensor recompiles it in every process
                 return None
-            for inner in linker.node_order:  # as CLinker.cthunk_factory does before the lookup
-                inner.op.prepare_node(inner, None, None, "c")
-            return cls(linker, key, get_module_hash(linker.get_src_code(), key))
+            hash(key)
+            return cls(linker, key)
         except Exception:  # noqa: BLE001 - no C implementation, or one PyTensor will report on
             return None
 
-    def cached(self, cache) -> bool:
-        """Whether ``cache`` holds this module (by key, or by source code and key hash)."""
-        return self.key in cache.entry_from_key or self.module_hash in cache.module_hash_to_key_data
+    @functools.cached_property
+    def module_hash(self) -> str:
+        """The hash of the module's source code and key (generating the code: ~1 ms)."""
+        from pytensor.link.c.cmodule import get_module_hash
+
+        for inner in self.linker.node_order:  # as CLinker.cthunk_factory does before the lookup
+            inner.op.prepare_node(inner, None, None, "c")
+        return get_module_hash(self.linker.get_src_code(), self.key)
+
+    def same_source_cached(self, cache) -> bool:
+        """Whether ``cache`` holds this module under another key (PyTensor's second lookup)."""
+        try:
+            return self.module_hash in cache.module_hash_to_key_data
+        except Exception:  # noqa: BLE001 - no source: left to PyTensor's link
+            return True
 
     def prepare(self, cache_dir: str) -> None:
         """The compiler's arguments and a new directory of ``cache_dir`` (in the main
