@@ -73,7 +73,7 @@ def graph_profile(compiled, theta):
     import pytensor
 
     functions = compiled.functions
-    inputs, terms = functions._symbolic()
+    inputs, terms = functions._symbolic(None)  # any number of nodes per cluster
     elements = 0
     with pytensor.config.change_flags(profile=True, profile_memory=True):
         fn = pytensor.function(inputs.as_list(), [terms.total, pytensor.grad(terms.total, inputs.theta)],
