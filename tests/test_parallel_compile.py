@@ -31,7 +31,9 @@ def spied(*args, **kwargs):
 cmodule.GCC_compiler.compile_str = staticmethod(spied)
 
 if parallel:
-    with parallel_compile.compiling_in_parallel():
+    from mlmix_pymc import progress
+    progress.NOTICE_AFTER_S = 0.0  # the compile notice as soon as the compile starts
+    with progress.compile_notice("the test function", verbose=True), parallel_compile.compiling_in_parallel():
         fn = pytensor.function([x, y], outputs)
 else:
     fn = pytensor.function([x, y], outputs)
@@ -44,7 +46,7 @@ print(json.dumps({"workers": threads.count(False), "main": threads.count(True),
 def _child(compiledir, how):
     env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={compiledir}")
     out = subprocess.run([sys.executable, "-c", _CHILD, how], capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]), notice=out.stderr.strip().splitlines()[-1:])
 
 
 def _check_values(values):
@@ -59,5 +61,9 @@ def test_missing_modules_compile_in_parallel_into_pytensors_cache(tmp_path):
     assert built["workers"] >= 2  # the function's new modules, compiled by the worker threads
     assert built["main"] == 0  # and PyTensor's link found every one of them in its cache
     _check_values(built["values"])
+    (notice,) = built["notice"]  # the user is told what took the time
+    assert notice.startswith("mlmix_pymc: compiling the test function (once) ...")
+    assert f" {built['workers']} C modules on 2 cores, compiled in " in notice and notice.endswith(" s")
     again = _child(tmp_path, "plain")  # PyTensor alone, in a new process: nothing to compile
-    assert again == dict(built, workers=0)
+    assert again == dict(built, workers=0, notice=again["notice"])
+    assert again["notice"] == [] or "compiling" not in again["notice"][0]

@@ -32,6 +32,14 @@ _VM_SETTINGS = ("allow_gc", "use_cloop", "callback", "callback_input", "lazy", "
                 "allow_partial_eval")
 
 
+_compiled = [0]  # C modules this process compiled in parallel (for the compile notice)
+
+
+def modules_compiled() -> int:
+    """C modules this process has compiled through ``precompile`` so far."""
+    return _compiled[0]
+
+
 def compile_workers() -> int:
     """Compilers run at once: the cores this process may use."""
     try:
@@ -109,9 +117,8 @@ def precompile(nodes) -> int:
         return 0
     with ThreadPoolExecutor(min(compile_workers(), len(ready))) as pool:
         built = list(pool.map(_ModuleJob.build, ready))
-    done = 0
-    for job in built:
-        done += job.register(cache)
+    done = sum(job.register(cache) for job in built)
+    _compiled[0] += done
     return done
 
 
