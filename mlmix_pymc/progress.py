@@ -151,7 +151,8 @@ class ProgressBar:
 def compile_notice(what: str = "the model", verbose=None):
     """Around a compile: "compiling <what> (once) ..." once it has taken ``NOTICE_AFTER_S``, then
     "compiled in 18.2 s" (preceded by "32 C modules on 2 cores," where C modules were compiled
-    in parallel, ``estimate/parallel_compile.py``). ``verbose=None`` takes the enclosing call's option (``verbosity``).
+    in parallel, ``estimate/parallel_compile.py``). ``verbose=None`` takes the enclosing
+    call's option (``verbosity``).
     PyTensor's toolchain probes are skipped where an earlier process stored their results
     (``estimate/compiler_probes.py``)."""
     from .estimate.compiler_probes import remembered_probes

@@ -103,9 +103,12 @@ def evaluator(quantities: list[Quantity], theta):
     """A compiled function theta (n_free,) -> list of the quantities' values."""
     import pytensor
 
+    from .backend import compile_mode
+
     if not quantities:
         return lambda t: []
-    return pytensor.function([theta], [q.expr for q in quantities], on_unused_input="ignore")
+    with compile_mode("c"):  # missing C modules compiled in parallel
+        return pytensor.function([theta], [q.expr for q in quantities], on_unused_input="ignore")
 
 
 def quantity_dataset(quantities: list[Quantity], fn, theta_draws: np.ndarray, chain, draw):

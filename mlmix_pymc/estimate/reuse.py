@@ -34,6 +34,7 @@ from ..errors import DataError
 from ..families import family_of
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure, _compress_patterns, known_class_of_patterns
+from .backend import compile_mode
 from .cluster_engine import cached_compile, graph_signature
 from .row_chunks import RowChunks, RowInputs, chunk_length
 
@@ -51,9 +52,10 @@ class RowFunctions:
         total = pt.dot(rows.counts, terms.loglik_rows)
         grad = pytensor.grad(total, theta)
         inputs = [theta, *rows.as_list()]
-        self.value_grad = pytensor.function(inputs, [total, grad], on_unused_input="ignore")
-        self.rows = pytensor.function(inputs, [terms.loglik_rows, terms.log_joint, terms.log_prior],
-                                      on_unused_input="ignore")
+        with compile_mode("c"):  # missing C modules compiled in parallel
+            self.value_grad = pytensor.function(inputs, [total, grad], on_unused_input="ignore")
+            self.rows = pytensor.function(inputs, [terms.loglik_rows, terms.log_joint, terms.log_prior],
+                                          on_unused_input="ignore")
 
     @classmethod
     def for_structure(cls, structure: GraphStructure, rule=None) -> "RowFunctions":
