@@ -14,16 +14,19 @@ waits. Three steps in turn share one compile cache, which starts empty:
 3. ``modules_cached``: the Laplace GLMM with three more (simulated) covariates: a new
    structure whose C modules all exist (graph rewriting and linking only).
 
-The three steps run twice, each time in a new empty cache: ``serial``, PyTensor's own
-one-module-at-a-time compile (``parallel_compile.compile_workers`` set to 1 in the child),
-and ``parallel``, the library's default (one compiler per core). Columns:
-``first_fit_s`` (median of ``--repeats`` runs, each in its own empty cache), the C modules
-compiled by the parallel pre-pass and by PyTensor's link (``parallel_modules``,
-``serial_modules``), ``ratio`` = parallel / serial, and the log-likelihood (equal in both).
+The three steps run three times, each time in a new empty cache: ``serial``, PyTensor's
+own one-module-at-a-time compile (``parallel_compile.compile_workers`` set to 1 in the
+child); ``parallel_no_headers``, one compiler per core without precompiled headers and with
+PyTensor's ``-g`` (the library before ``precompiled_headers.py``); and ``parallel``, the
+library's default (one compiler per core, each module compiled against a precompiled header
+of its includes, ``-g0``). Columns: ``first_fit_s`` (median of ``--repeats`` runs, each in
+its own empty cache), the C modules compiled by the parallel pre-pass and by PyTensor's
+link (``parallel_modules``, ``serial_modules``), ``ratio`` = time / serial time, and the
+log-likelihood (equal in all three).
 
 How to run
 ----------
-    python benchmarks/first_fit.py               # ~4 min on 2 cores
+    python benchmarks/first_fit.py               # ~5 min on 2 cores
     python benchmarks/first_fit.py --repeats 3
 """
 
@@ -43,6 +46,7 @@ import numpy as np
 import pandas as pd
 from _common import machine_line
 
+MODES = ("serial", "parallel_no_headers", "parallel")
 STEPS = (("empty_cache", "laplace", 1, 0), ("new_modules", "adaptive", 25, 0), ("modules_cached", "laplace", 1, 3))
 
 
@@ -54,6 +58,11 @@ def child(method: str, points: int, extra: int, mode: str) -> None:
 
     if mode == "serial":
         parallel_compile.compile_workers = lambda: 1
+    if mode == "parallel_no_headers":  # as before precompiled headers and -g0
+        from mlmix_pymc.estimate import precompiled_headers
+
+        precompiled_headers.supported = lambda: False
+        precompiled_headers.FAST_BUILD_ARGS = ()
     compiled = []  # True: by PyTensor's link (main thread); False: by the parallel pre-pass
     compile_str = cmodule.GCC_compiler.compile_str
 
@@ -98,7 +107,7 @@ def main(argv=None):
     if args.child:
         return child(args.child[0], int(args.child[1]), int(args.child[2]), args.child[3])
     print(machine_line())
-    runs = [row for _ in range(args.repeats) for mode in ("serial", "parallel") for row in run_steps(mode)]
+    runs = [row for _ in range(args.repeats) for mode in MODES for row in run_steps(mode)]
     table = (pd.DataFrame(runs).groupby(["step", "mode"], sort=False)
              .agg(first_fit_s=("first_fit_s", statistics.median), parallel_modules=("parallel_modules", "max"),
                   serial_modules=("serial_modules", "max"), loglik=("loglik", "first")).reset_index())

@@ -197,6 +197,7 @@ def _notice(what: str, verbose):
             timer.cancel()
         if shown.is_set():
             modules = modules_compiled() - modules_before
-            detail = f" {modules} C modules on {compile_workers()} cores," if modules else ""
+            noun = "C module" if modules == 1 else "C modules"
+            detail = f" {modules} {noun} on {compile_workers()} cores," if modules else ""
             stream.write(f"{detail} compiled in {time.perf_counter() - started:.1f} s\n")
             stream.flush()

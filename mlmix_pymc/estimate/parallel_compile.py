@@ -8,6 +8,10 @@ needs 30-90 of them (fused ``Composite`` ops, and on a new machine the basic ops
 is missing and runs the compilers in threads (``g++`` runs outside the GIL), one per core,
 then registers each module in PyTensor's module cache where PyTensor would have put it
 (``ModuleCache.module_from_key``). The node-by-node link that follows finds them all there.
+Each module is compiled against a precompiled header of its ``#include`` block and without
+debugging symbols (``precompiled_headers.py``), and the inner functions of ``Scan`` ops
+(the Hessian's ``jacobian`` loop), which PyTensor compiles with its predefined ``"cvm"``
+linker, get the same treatment while ``compiling_in_parallel()`` is active.
 
 Anything unusual (an op without C code, a compile error, a module another process has
 compiled meanwhile, an internal of PyTensor's cache that differs) leaves that node to
@@ -27,17 +31,25 @@ from pytensor import config
 from pytensor.compile.mode import Mode, get_default_mode
 from pytensor.link.vm import VMLinker
 
+from . import precompiled_headers
+
 _ACTIVE = contextvars.ContextVar("mlmix_parallel_compile", default=False)
 _VM_SETTINGS = ("allow_gc", "use_cloop", "callback", "callback_input", "lazy", "schedule", "c_thunks",
                 "allow_partial_eval")
 
 
 _compiled = [0]  # C modules this process compiled in parallel (for the compile notice)
+_with_header = [0]  # of which with a precompiled header
 
 
 def modules_compiled() -> int:
     """C modules this process has compiled through ``precompile`` so far."""
     return _compiled[0]
+
+
+def modules_with_header() -> int:
+    """Of ``modules_compiled()``, those compiled with a precompiled header."""
+    return _with_header[0]
 
 
 def compile_workers() -> int:
@@ -58,10 +70,30 @@ def compiling_in_parallel():
         return
     token = _ACTIVE.set(True)
     try:
-        with config.change_flags(mode=mode):
+        with config.change_flags(mode=mode), _scan_inner_functions_precompiled():
             yield
     finally:
         _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def _scan_inner_functions_precompiled():
+    """A ``Scan`` (e.g. the loop of ``pytensor.gradient.jacobian`` in the standard errors'
+    Hessian) compiles its inner function when it is linked, with ``Mode("cvm", "fast_run")``
+    whatever the default mode: its linker is PyTensor's predefined ``"cvm"``, which is made
+    a ``PrecompilingVMLinker`` with the same settings while this is active."""
+    from pytensor.compile import mode as mode_module
+
+    linkers = mode_module.predefined_linkers
+    previous = linkers.get("cvm")
+    if type(previous) is not VMLinker:
+        yield
+        return
+    linkers["cvm"] = PrecompilingVMLinker(**{name: getattr(previous, name) for name in _VM_SETTINGS})
+    try:
+        yield
+    finally:
+        linkers["cvm"] = previous
 
 
 def _parallel_mode() -> Mode | None:
@@ -104,7 +136,7 @@ def precompile(nodes) -> int:
             cache.refresh(cleanup=False)  # PyTensor's link does at its first miss
         jobs = [job for job in jobs if job.key not in cache.entry_from_key]
     jobs = list({job.module_hash: job for job in jobs if not job.same_source_cached(cache)}.values())
-    if len(jobs) < 2:
+    if not jobs:
         return 0
     ready = []
     for job in jobs:
@@ -115,11 +147,37 @@ def precompile(nodes) -> int:
             job.register(cache)  # removes the directory, if made
     if not ready:
         return 0
+    to_build = _assign_headers(ready)
     with ThreadPoolExecutor(min(compile_workers(), len(ready))) as pool:
+        for header in to_build:  # first: the modules compiled meanwhile go without it
+            pool.submit(header.build)
         built = list(pool.map(_ModuleJob.build, ready))
     done = sum(job.register(cache) for job in built)
     _compiled[0] += done
+    _with_header[0] += sum(job.with_header and job.module is not None for job in built)
     return done
+
+
+def _assign_headers(jobs: list[_ModuleJob]) -> list[precompiled_headers.PrecompiledHeader]:
+    """Give each job the precompiled header of its include block where one exists or is
+    worth building (``precompiled_headers.MIN_MODULES``); returns the headers to build."""
+    if not precompiled_headers.supported():
+        return []
+    groups: dict[tuple, list[_ModuleJob]] = {}
+    for job in jobs:
+        block = precompiled_headers.include_block(job.arguments["src_code"])
+        if block:
+            key = (block, tuple(job.arguments["preargs"]), tuple(job.arguments["include_dirs"]))
+            groups.setdefault(key, []).append(job)
+    to_build = []
+    for (block, preargs, include_dirs), members in groups.items():
+        header = precompiled_headers.PrecompiledHeader(block, list(preargs), list(include_dirs))
+        if header.ready or len(members) >= precompiled_headers.MIN_MODULES:
+            for job in members:
+                job.header = header
+            if not header.ready:
+                to_build.append(header)
+    return to_build
 
 
 def _missing(nodes, cache) -> list[_ModuleJob]:
@@ -139,6 +197,7 @@ class _ModuleJob:
     def __init__(self, linker, key):
         self.linker, self.key = linker, key
         self.arguments, self.location, self.module = {}, None, None
+        self.header, self.with_header = None, False  # a PrecompiledHeader; whether it was used
 
     @classmethod
     def of(cls, node) -> _ModuleJob | None:
@@ -189,11 +248,20 @@ class _ModuleJob:
         self.location = dlimport_workdir(cache_dir)
 
     def build(self) -> _ModuleJob:
-        """Compile the module into its directory (a worker thread)."""
-        try:
-            self.module = self.linker.c_compiler().compile_str(location=self.location, **self.arguments)
-        except Exception:  # noqa: BLE001 - left to PyTensor's link, which reports the error
-            self.module = None
+        """Compile the module into its directory (a worker thread), with its precompiled
+        header if that is ready by now."""
+        preargs = [*self.arguments["preargs"], *precompiled_headers.FAST_BUILD_ARGS]
+        attempts = [preargs]
+        if self.header is not None and self.header.ready:
+            attempts.insert(0, preargs + self.header.arguments())
+        for attempt in attempts:
+            try:
+                self.module = self.linker.c_compiler().compile_str(
+                    location=self.location, **dict(self.arguments, preargs=attempt))
+                self.with_header = attempt is not preargs
+                return self
+            except Exception:  # noqa: BLE001 - without the header, then PyTensor's link (which reports the error)
+                self.module = None
         return self
 
     def register(self, cache) -> int:
