@@ -62,7 +62,9 @@ def test_collector_paused_promotes_a_loaded_function_and_keeps_a_user_freeze(tmp
     try:
         frozen, before = gc.get_freeze_count(), young()
         function_cache.cached_function(("test", "gc"), _rewritten_function)
-        assert gc.get_freeze_count() == frozen and young() > before + 500  # left young instead
+        # not released (a frozen object that dies meanwhile leaves the count: hence not ==)
+        assert frozen // 2 < gc.get_freeze_count() <= frozen
+        assert young() > before + 500  # the loaded objects were left young instead
     finally:
         gc.unfreeze()
 
@@ -108,7 +110,7 @@ def test_compiler_probes_round_trip(tmp_path, monkeypatch):
 
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
-    monkeypatch.setattr(compiler_probes, "_path", lambda: tmp_path / "probes.json")
+    monkeypatch.setattr(compiler_probes, "_folder", lambda: tmp_path)
     monkeypatch.setattr(compiler_probes, "_settled", {})  # as in a new process: nothing read or written yet
     GCC_compiler.compile_args()  # PyTensor's own detection (or the value this process has)
     detected = list(GCC_compiler.march_flags)
@@ -121,8 +123,12 @@ def test_compiler_probes_round_trip(tmp_path, monkeypatch):
     monkeypatch.setattr(GCC_compiler, "march_flags", None)
     monkeypatch.setattr(compiler_probes, "_cpu_identity", lambda: "another cpu")
     assert compiler_probes.load_probes() == [] and GCC_compiler.march_flags is None
-    (tmp_path / "probes.json").write_text("{not json")
-    assert compiler_probes.load_probes() == []
+    monkeypatch.undo()  # this CPU again, its stored file corrupt: ignored
+    monkeypatch.setattr(compiler_probes, "_folder", lambda: tmp_path)
+    monkeypatch.setattr(compiler_probes, "_settled", {})
+    monkeypatch.setattr(GCC_compiler, "march_flags", None)
+    compiler_probes._path(compiler_probes._key()).write_text("{not json")
+    assert compiler_probes.load_probes() == [] and GCC_compiler.march_flags is None
 
 
 def test_probes_are_stored_again_under_changed_flags(tmp_path, monkeypatch):
@@ -136,14 +142,15 @@ def test_probes_are_stored_again_under_changed_flags(tmp_path, monkeypatch):
 
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
-    monkeypatch.setattr(compiler_probes, "_path", lambda: tmp_path / "probes.json")
+    monkeypatch.setattr(compiler_probes, "_folder", lambda: tmp_path)
     monkeypatch.setattr(compiler_probes, "_settled", {})
     GCC_compiler.compile_args()
     compiler_probes.store_probes()
     monkeypatch.setattr(compiler_probes, "_key", lambda: "flags changed")
     compiler_probes.store_probes()
-    stored = json.loads((tmp_path / "probes.json").read_text())
-    assert len(stored) == 2 and stored["flags changed"]["march_flags"] == list(GCC_compiler.march_flags)
+    assert len(list(tmp_path.glob("*.json"))) == 2  # one file per key
+    stored = json.loads((tmp_path / "flags changed.json").read_text())
+    assert stored["march_flags"] == list(GCC_compiler.march_flags)
 
 
 def test_stored_march_flags_equal_a_fresh_detection():
@@ -160,7 +167,7 @@ def test_stored_march_flags_equal_a_fresh_detection():
         pytest.skip("no /proc/cpuinfo: probes are not stored")
     with compiler_probes.remembered_probes():
         GCC_compiler.compile_args()
-    stored = json.loads(compiler_probes._path().read_text())[compiler_probes._key()]["march_flags"]
+    stored = json.loads(compiler_probes._path(compiler_probes._key()).read_text())["march_flags"]
     code = ("import json, os; os.environ['MLMIX_PROBE_CACHE'] = '0'\n"
             "from pytensor.link.c.cmodule import GCC_compiler\n"
             "GCC_compiler.compile_args(); print(json.dumps(GCC_compiler.march_flags))")

@@ -5,10 +5,11 @@ the toolchain: g++ for the flags ``-march=native`` stands for (two preprocessor 
 a test program compiled and run, ~0.4 s) and, for a graph with a matrix-vector product,
 the BLAS for whether ``gemv`` reads its output buffer (another program, ~0.15 s). Both
 answers are part of the C modules' cache keys, so they must be what PyTensor would find:
-this module stores them in PyTensor's compiledir, keyed on the compiler (path, version,
-user flags), the BLAS flags, PyTensor's version and the CPU (model name and feature
-flags, so a compiledir shared by different machines gets one entry each), and sets them
-in later processes, which skips the probes. Where the CPU cannot be identified (no
+this module stores them in PyTensor's compiledir, one small file per key (the compiler's
+path, version and user flags, the BLAS flags, PyTensor's version and the CPU's model name
+and feature flags, so a compiledir shared by different machines gets one file each, and
+processes with different keys never overwrite each other's), and sets them in later
+processes, which skips the probes. Where the CPU cannot be identified (no
 ``/proc/cpuinfo``) nothing is stored or read; ``MLMIX_PROBE_CACHE=0`` (or ``off``,
 ``false``) turns it off, as ``MLMIX_FUNCTION_CACHE`` does the function cache.
 """
@@ -23,7 +24,7 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
-FILE_NAME = "mlmix_compiler_probes.json"
+FOLDER_NAME = "mlmix_compiler_probes"
 _settled: dict = {}  # per key: the probe values this process read from or wrote to the file
 
 
@@ -54,18 +55,23 @@ def _key() -> str | None:
     return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
 
 
-def _path() -> Path:
+def _folder() -> Path:
     import pytensor
 
-    return Path(pytensor.config.compiledir) / FILE_NAME
+    return Path(pytensor.config.compiledir) / FOLDER_NAME
 
 
-def _read() -> dict:
+def _path(key: str) -> Path:
+    """The file of the probe results stored under ``key``."""
+    return _folder() / f"{key}.json"
+
+
+def _read(key: str) -> dict:
     try:
-        entries = json.loads(_path().read_text())
+        entry = json.loads(_path(key).read_text())
     except (OSError, ValueError):
         return {}
-    return entries if isinstance(entries, dict) else {}
+    return entry if isinstance(entry, dict) else {}
 
 
 def _probes() -> dict:
@@ -114,7 +120,7 @@ def load_probes() -> list[str]:
     probes = _probes()
     if _off() or len(_current(probes)) == len(probes) or (key := _key()) is None:
         return []  # nothing left to set: no file read
-    stored = _read().get(key, {})
+    stored = _read(key)
     done = []
     for name, (get, put) in probes.items():
         if get() is None and _valid(name, stored.get(name)):
@@ -131,12 +137,11 @@ def store_probes() -> None:
     current = _current(_probes())
     if _off() or not current or (key := _key()) is None or current == _settled.get(key):
         return  # nothing this process has not already read or written (under these flags)
-    entries = _read()
-    stored = {**entries.get(key, {}), **current}
-    if stored != entries.get(key):
-        entries[key] = stored
+    entry = _read(key)
+    stored = {**entry, **current}
+    if stored != entry:
         try:
-            write_atomically(_path(), json.dumps(entries).encode())
+            write_atomically(_path(key), json.dumps(stored).encode())
         except OSError:  # a read-only compiledir: PyTensor probes again next time
             return
     _settled[key] = current
