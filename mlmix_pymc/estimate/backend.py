@@ -1,8 +1,9 @@
 """Which compiler turns the likelihood graph into machine code: PyTensor's C backend or JAX.
 
 ``backend="c"`` (the default) compiles C through PyTensor, the missing C modules in parallel
-(``parallel_compile.py``; measured on 2 cores, a new model's first fit took 26-36 s with an
-empty cache and ~5 s when the modules it needs existed; cached on disk). ``backend="jax"``
+against precompiled headers (``parallel_compile.py``; measured on 2 cores, a new model's
+first fit took ~20 s with an empty cache, 7.5 s needing 32 new modules and ~5 s when the
+modules it needs existed; cached on disk). ``backend="jax"``
 compiles the same graph with XLA through PyTensor's JAX linker (3.8-6.5 s for a first fit
 with empty caches, no C compiler; on a machine with a GPU and a CUDA
 build of jax the graph runs there). Only the compiled functions change: the graph, the

@@ -147,7 +147,12 @@ def precompile(nodes) -> int:
             job.register(cache)  # removes the directory, if made
     if not ready:
         return 0
-    to_build = _assign_headers(ready)
+    try:
+        to_build = _assign_headers(ready)
+    except Exception:  # noqa: BLE001 - compiled without precompiled headers
+        to_build = []
+        for job in ready:
+            job.header = None
     with ThreadPoolExecutor(min(compile_workers(), len(ready))) as pool:
         for header in to_build:  # first: the modules compiled meanwhile go without it
             pool.submit(header.build)
