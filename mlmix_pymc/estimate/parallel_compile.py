@@ -89,7 +89,7 @@ def _scan_inner_functions_precompiled():
     if type(previous) is not VMLinker:
         yield
         return
-    linkers["cvm"] = PrecompilingVMLinker(**{name: getattr(previous, name) for name in _VM_SETTINGS})
+    linkers["cvm"] = _precompiling(previous)
     try:
         yield
     finally:
@@ -104,8 +104,12 @@ def _parallel_mode() -> Mode | None:
     if (compile_workers() < 2 or not config.cxx or type(base) is not Mode or type(linker) is not VMLinker
             or linker.c_thunks is False):
         return None
-    return Mode(linker=PrecompilingVMLinker(**{name: getattr(linker, name) for name in _VM_SETTINGS}),
-                optimizer=base.provided_optimizer)
+    return Mode(linker=_precompiling(linker), optimizer=base.provided_optimizer)
+
+
+def _precompiling(linker: VMLinker) -> PrecompilingVMLinker:
+    """A ``PrecompilingVMLinker`` with the settings of ``linker``."""
+    return PrecompilingVMLinker(**{name: getattr(linker, name) for name in _VM_SETTINGS})
 
 
 class PrecompilingVMLinker(VMLinker):
@@ -157,10 +161,10 @@ def precompile(nodes) -> int:
         for header in to_build:  # first: the modules compiled meanwhile go without it
             pool.submit(header.build)
         built = list(pool.map(_ModuleJob.build, ready))
-    done = sum(job.register(cache) for job in built)
-    _compiled[0] += done
-    _with_header[0] += sum(job.with_header and job.module is not None for job in built)
-    return done
+    registered = [job for job in built if job.register(cache)]
+    _compiled[0] += len(registered)
+    _with_header[0] += sum(job.with_header for job in registered)
+    return len(registered)
 
 
 def _assign_headers(jobs: list[_ModuleJob]) -> list[precompiled_headers.PrecompiledHeader]:

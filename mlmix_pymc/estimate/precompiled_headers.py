@@ -98,15 +98,13 @@ class PrecompiledHeader:
             return False
         try:
             if self._compile_into(work):
-                _fresh.pop(self.directory, None)
-                if not _is_fresh(self.directory):  # none there yet, or a stale one
+                if not _is_fresh(self.directory, again=True):  # none there yet, or a stale one
                     shutil.rmtree(self.directory, ignore_errors=True)
                     try:
                         os.rename(work, self.directory)
                     except OSError:  # another process has just put one there: use that one
                         pass
-                _fresh.pop(self.directory, None)
-                if _is_fresh(self.directory):
+                if _is_fresh(self.directory, again=True):
                     self._built.set()
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -161,9 +159,10 @@ def _signature(path: str) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _is_fresh(directory: str) -> bool:
-    """Whether ``directory`` holds a built header whose source files are unchanged."""
-    if directory not in _fresh:
+def _is_fresh(directory: str, again: bool = False) -> bool:
+    """Whether ``directory`` holds a built header whose source files are unchanged (looked
+    at once a process, or ``again``)."""
+    if again or directory not in _fresh:
         try:
             with open(os.path.join(directory, _MANIFEST)) as f:
                 sources = json.load(f)
