@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# `make setup WARMUP=0` skips `mlmix warmup` (compiling once the C modules every family shares, ~2 min)
+WARMUP ?= 1
 
 .PHONY: setup demo test test-fast bench clean docs
 
@@ -12,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test,bench,docs]"
+	if [ "$(WARMUP)" != 0 ]; then $(VENV)/bin/mlmix warmup; fi
 	touch $@
 
 demo: setup            ## fit the embedded LSAT example and print the Mplus-style summary

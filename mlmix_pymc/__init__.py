@@ -47,3 +47,5 @@ __all__ = [
 __all__ += ["gom"]  # public since the grade-of-membership models; listed for the API reference
 from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imported on first use)
 __all__ += ["from_mplus", "read_mplus"]
+from .warmup import warm_up  # noqa: E402 (mlmix warmup: the C modules shared by every family, once per machine)
+__all__ += ["warm_up"]

@@ -4,6 +4,9 @@
                                        read relative to the spec file) and print the summary
     mlmix fit MODEL.inp [--json OUT]   the same for an Mplus mixture input (docs/mplus.md)
     mlmix demo [--json OUT]            fit the embedded LSAT example (2-class LCA)
+    mlmix warmup [MODEL ...]           compile, once per machine, the C modules that models of
+                                       every family share (``mlmix_pymc/warmup.py``; ~2 min
+                                       on 2 cores); first fits of new models are then faster
 
 Both take ``--save-probabilities FILE`` (posterior class probabilities and the most likely
 class of every input row as CSV, as Mplus's SAVEDATA) and ``--save FILE`` (the whole result,
@@ -30,6 +33,8 @@ def main(argv=None) -> int:
     p_fit.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p_demo = sub.add_parser("demo", help="fit the embedded example data set (LSAT, 2-class LCA)")
     p_demo.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    p_warm = sub.add_parser("warmup", help="compile once the C modules shared by models of every family")
+    p_warm.add_argument("models", nargs="*", metavar="MODEL", help="names of mlmix_pymc.warmup.MODELS (default: all)")
     for p in (p_fit, p_demo):
         p.add_argument("--save-probabilities", metavar="FILE",
                        help="write the posterior class probabilities and most likely class per row as CSV")
@@ -40,6 +45,8 @@ def main(argv=None) -> int:
     from .errors import MlmixError
 
     try:
+        if args.command == "warmup":
+            return run_warm_up(args.models or None)
         if args.json:
             check_output_path(args.json)  # before the fit, not after it
         if args.command == "demo":
@@ -63,6 +70,16 @@ def main(argv=None) -> int:
     if args.save:
         result.save(args.save)
         print(f"result saved to {args.save}")
+    return 0
+
+
+def run_warm_up(models) -> int:
+    """``mlmix warmup``: fit the warm-up models, one line each; returns the exit status."""
+    from .warmup import warm_up
+
+    print("mlmix warmup: compiling the C modules models of every family share (once per machine)")
+    table = warm_up(models)
+    print(f"done: {table['modules'].sum()} C modules in {table['seconds'].sum():.0f} s")
     return 0
 
 

@@ -94,3 +94,9 @@ def test_mlmix_fit_saves_class_probabilities_and_the_result(tmp_path, capsys):
     assert len(table) == len(expected)
     assert abs(table["c=1"].to_numpy() - expected["c=1"].to_numpy()).max() < 1e-12
     assert (table["most_likely_c"].to_numpy() == expected["most_likely_c"].to_numpy()).all()
+
+
+def test_mlmix_warmup_names_an_unknown_model(capsys):
+    assert main(["warmup", "lca", "nope"]) == 2  # checked before anything is compiled
+    err = capsys.readouterr().err
+    assert "unknown model(s) ['nope']" in err and "'two-level'" in err
