@@ -103,3 +103,22 @@ def run_child(script, child_args, timeout, label=""):
         print(f"{label or ' '.join(map(str, child_args))} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def count_compiles() -> list[bool]:
+    """From now on, record every C module PyTensor's compiler builds in this process: the
+    returned list gets True for one compiled by PyTensor's own link (the main thread) and
+    False for one compiled by the library's parallel pre-pass (a worker thread)."""
+    import threading
+
+    from pytensor.link.c import cmodule
+
+    compiled = []
+    compile_str = cmodule.GCC_compiler.compile_str
+
+    def counted(*args, **kwargs):
+        compiled.append(threading.current_thread() is threading.main_thread())
+        return compile_str(*args, **kwargs)
+
+    cmodule.GCC_compiler.compile_str = staticmethod(counted)
+    return compiled

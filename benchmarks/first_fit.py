@@ -39,12 +39,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
 import pandas as pd
-from _common import machine_line
+from _common import count_compiles, machine_line
 
 MODES = ("serial", "parallel_no_headers", "parallel")
 STEPS = (("empty_cache", "laplace", 1, 0), ("new_modules", "adaptive", 25, 0), ("modules_cached", "laplace", 1, 3))
@@ -52,8 +51,6 @@ STEPS = (("empty_cache", "laplace", 1, 0), ("new_modules", "adaptive", 25, 0), (
 
 def child(method: str, points: int, extra: int, mode: str) -> None:
     """One first fit in this process (compile cache from PYTENSOR_FLAGS); prints JSON."""
-    from pytensor.link.c import cmodule
-
     from mlmix_pymc.estimate import parallel_compile
 
     if mode == "serial":
@@ -63,14 +60,7 @@ def child(method: str, points: int, extra: int, mode: str) -> None:
 
         precompiled_headers.supported = lambda: False
         precompiled_headers.FAST_BUILD_ARGS = ()
-    compiled = []  # True: by PyTensor's link (main thread); False: by the parallel pre-pass
-    compile_str = cmodule.GCC_compiler.compile_str
-
-    def counted(*args, **kwargs):
-        compiled.append(threading.current_thread() is threading.main_thread())
-        return compile_str(*args, **kwargs)
-
-    cmodule.GCC_compiler.compile_str = staticmethod(counted)
+    compiled = count_compiles()  # True: by PyTensor's link; False: by the parallel pre-pass
     from glmm import _fit, _model, load_case
 
     df, predictors, cluster, *_ = load_case("contraception")

@@ -38,13 +38,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import machine_line
+from _common import count_compiles, machine_line
 
 CASES = ("contra_laplace", "contra_agq25", "b_lca3_gh15", "lca3_cov", "fma_specific", "gom3")
 
@@ -89,16 +88,7 @@ def case_model(name):
 
 def child(case: str) -> None:
     """One first fit (or, for ``warm-up``, the whole warm-up) in this process; prints JSON."""
-    from pytensor.link.c import cmodule
-
-    compiled = []  # True: by PyTensor's link (main thread); False: by the parallel pre-pass
-    compile_str = cmodule.GCC_compiler.compile_str
-
-    def counted(*args, **kwargs):
-        compiled.append(threading.current_thread() is threading.main_thread())
-        return compile_str(*args, **kwargs)
-
-    cmodule.GCC_compiler.compile_str = staticmethod(counted)
+    compiled = count_compiles()  # True: by PyTensor's link; False: by the parallel pre-pass
     t0 = time.perf_counter()
     if case == "warm-up":
         from mlmix_pymc.warmup import warm_up
