@@ -7,7 +7,7 @@ modules (~20 s); most of them (indexing, reshapes, allocations, sums, products o
 broadcast patterns, softmax, BLAS calls, the Hessian's loops) are the same for every model
 of a family, whatever its data, classes or items. ``warm_up()`` fits one small model of
 each family on a few simulated rows, with the options users choose most (observed and MLR
-standard errors, Gauss-Hermite, adaptive and Laplace integration), so that the first fit
+standard errors, Gauss-Hermite, adaptive and Laplace integration, NUTS), so that the first fit
 of a user's model compiles only what is particular to it: its fused elementwise formulas
 and the few operations of new shapes. Measured on two cores (``benchmarks/warm_up.py``):
 the warm-up takes ~130 s once (467 modules); six first fits of models not in it took
@@ -131,6 +131,12 @@ def _gom(rng):
     return mm.gom(data, _items(data), 2), {}
 
 
+def _bayes(rng):
+    """NUTS (PyMC's sampler on the C backend) after the ML fit of a 2-class LCA."""
+    model, _ = _lca(rng)
+    return model, dict(sample=dict(draws=20, tune=20, chains=1, progressbar=False))
+
+
 def _lta(rng):
     import mlmix_pymc as mm
 
@@ -139,7 +145,7 @@ def _lta(rng):
     return mm.lta(data, [_items(first), [f"t2{c}" for c in _items(second)]], 2), {}
 
 
-# name -> (what it covers, builder(rng) -> (model, fit options))
+# name -> (what it covers, builder(rng) -> (model, fit options, or {"sample": sample options}))
 MODELS: dict[str, tuple[str, Callable]] = {
     "lca": ("2-class LCA of binary items, observed-information SEs (exact Hessian)", _lca),
     "lca-mlr": ("the same with MLR (sandwich) SEs", _lca_mlr),
@@ -158,6 +164,7 @@ MODELS: dict[str, tuple[str, Callable]] = {
     "irt": ("2PL IRT", _irt),
     "gom": ("logistic-normal grade of membership (eq 28-34)", _gom),
     "lta": ("latent transition analysis, two times (eq 6-9)", _lta),
+    "bayes": ("NUTS on a 2-class LCA (model.sample, PyMC's C backend)", _bayes),
 }
 
 
@@ -193,7 +200,10 @@ def warm_up(only: Sequence[str] | None = None, report: Callable[[str], None] | N
             model, options = build(np.random.default_rng(list(MODELS).index(name)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # small simulated data: boundary and convergence warnings are moot
-                model.fit(starts=(0, 0), **{"se": "observed", **options}, verbose=False)
+                if "sample" in options:
+                    model.sample(**options["sample"])
+                else:
+                    model.fit(starts=(0, 0), **{"se": "observed", **options}, verbose=False)
         except MlmixError as err:  # what it compiled before stays compiled; the next model goes on
             error = str(err)
         rows.append(dict(model=name, seconds=time.perf_counter() - started, modules=modules_compiled() - before,

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import SpecificationError
 from .align import align_draws as _align_phi
+from .parallel_compile import compiling_in_parallel
 from .priors import make_prior
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
@@ -332,7 +333,7 @@ def sample(model, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler:
         n_other = sum(int(np.prod(pm_model.initial_point()[v.name].shape)) for v in pm_model.value_vars[1:])
         sampler_kwargs["init_mean"] = np.concatenate([np.mean(starts, axis=0), np.zeros(n_other)])
         initvals = None
-    with pm_model:
+    with pm_model, compiling_in_parallel():  # the logp / gradient's new C modules: one g++ per core
         raw = pm.sample(draws=draws, tune=tune, chains=chains, initvals=initvals, init="adapt_diag",
                         random_seed=int(rng.integers(2**31)), target_accept=target_accept,
                         nuts_sampler=sampler, progressbar=progressbar, cores=cores,
