@@ -9,7 +9,7 @@ Quick use::
     print(result.summary())
 """
 
-from ._config import configure_blas
+from ._config import configure_blas, consistent_compiler_flags
 
 configure_blas()
 
@@ -49,3 +49,4 @@ from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imp
 __all__ += ["from_mplus", "read_mplus"]
 from .warmup import warm_up  # noqa: E402 (mlmix warmup: the C modules shared by every family, once per machine)
 __all__ += ["warm_up"]
+consistent_compiler_flags()  # PyMC's C flags, imported or not: one key per C module (_config.py)

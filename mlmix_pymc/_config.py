@@ -30,3 +30,22 @@ def _linkable_openblas() -> bool:
     patterns = ["/usr/lib/*/libopenblas.so", "/usr/lib/libopenblas.so", "/usr/lib64/libopenblas.so",
                 "/usr/local/lib/libopenblas.so"]
     return any(glob.glob(p) for p in patterns)
+
+
+# What ``import pymc`` appends to PyTensor's ``gcc__cxxflags`` (pymc/__init__.py,
+# ``__set_compiler_flags``). The flags are part of every C module's cache key, so without
+# them here a module compiled before PyMC is imported (an ML fit, ``mlmix warmup``) would
+# not serve a process that has imported it, and the reverse: every module compiled twice.
+PYMC_CXXFLAGS = ("-Wno-c++11-narrowing", "-fno-exceptions", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables")
+
+
+def consistent_compiler_flags() -> None:
+    """``gcc__cxxflags`` with PyMC's flags exactly once, whether or not (or how often) PyMC
+    was imported: one set of C module keys in every process. Other flags are untouched."""
+    from pytensor import config
+
+    words = config.gcc__cxxflags.split()
+    kept = [w for i, w in enumerate(words) if w not in PYMC_CXXFLAGS or w not in words[:i]]
+    kept += [flag for flag in PYMC_CXXFLAGS if flag not in kept]
+    if kept != words:
+        config.gcc__cxxflags = " ".join(kept)

@@ -70,3 +70,46 @@ def test_a_new_model_compiles_few_modules_after_the_warm_up(tmp_path):
     assert cold["modules"] >= 20
     assert warmed["modules"] <= cold["modules"] // 4  # most of the 3-class LCA's modules were the warm-up's
     assert warmed["loglik"] == pytest.approx(cold["loglik"], abs=1e-8)
+
+
+KEYS_CHILD = r"""
+import mlmix_pymc
+import pytensor, pytensor.tensor as pt
+from pytensor import config
+from pytensor.graph.fg import FunctionGraph
+from pytensor.link.c.basic import CLinker
+from mlmix_pymc._config import consistent_compiler_flags
+x = pt.dvector("x")
+node = (pt.exp(x) * 2 + x).owner
+def key():
+    return CLinker().accept(FunctionGraph(node.inputs, node.outputs), no_recycling=[]).cmodule_key()
+before = key()
+import pymc  # appends its compiler flags to gcc__cxxflags (again)
+appended = key()
+consistent_compiler_flags()
+print(before == key(), before == appended, config.gcc__cxxflags.split().count("-fno-exceptions"))
+"""
+
+
+def test_modules_compiled_before_pymc_is_imported_serve_after_it():
+    proc = subprocess.run([sys.executable, "-c", KEYS_CHILD], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same_after_fix, same_without_fix, count = proc.stdout.split()
+    assert same_without_fix == "False"  # PyMC's import alone changes every module's key
+    assert same_after_fix == "True" and count == "1"
+
+
+def test_consistent_compiler_flags_keeps_other_flags_and_each_pymc_flag_once():
+    from pytensor import config
+
+    from mlmix_pymc._config import PYMC_CXXFLAGS, consistent_compiler_flags
+
+    saved = config.gcc__cxxflags
+    try:
+        config.gcc__cxxflags = f"-DMINE -I /opt/x -fno-exceptions -I /opt/y {' '.join(PYMC_CXXFLAGS)}"
+        consistent_compiler_flags()
+        assert config.gcc__cxxflags.split() == ["-DMINE", "-I", "/opt/x", "-fno-exceptions", "-I", "/opt/y",
+                                                 "-Wno-c++11-narrowing", "-fno-unwind-tables",
+                                                 "-fno-asynchronous-unwind-tables"]
+    finally:
+        config.gcc__cxxflags = saved
