@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# `make setup WARMUP=0` skips `mlmix warmup` (compiling once the C modules every family shares, ~2 min)
+# `make setup WARMUP=0` skips `mlmix warmup` (compiling once the C modules every family shares, ~3 min)
 WARMUP ?= 1
 
 .PHONY: setup demo test test-fast bench clean docs

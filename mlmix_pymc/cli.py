@@ -5,7 +5,7 @@
     mlmix fit MODEL.inp [--json OUT]   the same for an Mplus mixture input (docs/mplus.md)
     mlmix demo [--json OUT]            fit the embedded LSAT example (2-class LCA)
     mlmix warmup [MODEL ...]           compile, once per machine, the C modules that models of
-                                       every family share (``mlmix_pymc/warmup.py``; ~2 min
+                                       every family share (``mlmix_pymc/warmup.py``; ~3 min
                                        on 2 cores); first fits of new models are then faster
 
 Both take ``--save-probabilities FILE`` (posterior class probabilities and the most likely

@@ -10,8 +10,8 @@ each family on a few simulated rows, with the options users choose most (observe
 standard errors, Gauss-Hermite, adaptive and Laplace integration, NUTS), so that the first fit
 of a user's model compiles only what is particular to it: its fused elementwise formulas
 and the few operations of new shapes. Measured on two cores (``benchmarks/warm_up.py``):
-the warm-up takes ~130 s once (467 modules); six first fits of models not in it took
-2.3-6.2 s after it and 12.6-20.2 s on an empty cache.
+the warm-up takes ~3 min once (484 modules); seven first fits of models not in it took
+2.5-7.3 s after it and 17.2-27.9 s on an empty cache.
 
 The fits run in this process and leave nothing but the compile cache behind (and the
 compiled functions of these small models in ``estimate/function_cache.py``'s store).
