@@ -89,8 +89,10 @@ def cached_function(key: tuple, build):
 
 
 def _cached_function(key: tuple, build):
+    from .._config import consistent_compiler_flags
     from .module_index import preload
-    from .parallel_compile import compiling_in_parallel
+
+    consistent_compiler_flags()  # a stored function links modules of these flags' keys (import pymc adds them again)
 
     folder = cache_dir()
     path = None  # None: compiled, never stored (the cache is off, or the key has no complete text form)
@@ -100,8 +102,8 @@ def _cached_function(key: tuple, build):
         except TypeError:
             pass
     if path is not None and path.exists():
-        try:  # (in parallel: the modules it links that another process removed, or never compiled)
-            with open(path, "rb") as fh, collector_paused(promote=True), compiling_in_parallel():
+        try:
+            with open(path, "rb") as fh, collector_paused(promote=True):
                 header = pickle.load(fh)  # the C modules it links, read before it links them
                 preload(header["c_modules"])
                 return pickle.load(fh)
