@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -102,15 +101,13 @@ def child(case: str) -> None:
         warm_up(report=None)
         check = float("nan")
     else:
+        from mlmix_pymc.warmup import run
+
         model, options = case_model(case)
         t0 = time.perf_counter()  # the data are read: from here on, what a user waits for
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if "sample" in options:  # NUTS (after its ML fit): the mean of the draws of theta (seeded)
-                idata = model.sample(**options["sample"])
-                check = float(np.asarray(idata.unconstrained_posterior["theta"]).mean())
-            else:
-                check = float(model.fit(starts=(0, 0), verbose=False, **options).loglik)
+        result = run(model, options)
+        check = (float(np.asarray(result.unconstrained_posterior["theta"]).mean()) if "sample" in options
+                 else float(result.loglik))  # NUTS (after its ML fit): the mean of the seeded draws of theta
     print(json.dumps(dict(seconds=time.perf_counter() - t0, modules=len(compiled), check=check)))
 
 

@@ -168,6 +168,18 @@ MODELS: dict[str, tuple[str, Callable]] = {
 }
 
 
+def run(model, options: dict):
+    """Fit ``model`` from one deterministic start with the fit ``options`` (observed SEs
+    unless they say otherwise) and return the result; where ``options`` holds ``sample``,
+    ``model.sample(**options["sample"])`` instead (its InferenceData). Warnings are
+    silenced: on small simulated data, boundary and convergence warnings are moot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if "sample" in options:
+            return model.sample(**options["sample"])
+        return model.fit(starts=(0, 0), **{"se": "observed", **options}, verbose=False)
+
+
 def warm_up(only: Sequence[str] | None = None, report: Callable[[str], None] | None = print) -> pd.DataFrame:
     """Fit the small models of ``MODELS`` (all, or the names in ``only``) so that PyTensor's
     compile cache holds the C modules they share with users' models.
@@ -197,13 +209,7 @@ def warm_up(only: Sequence[str] | None = None, report: Callable[[str], None] | N
         covers, build = MODELS[name]
         started, before, error = time.perf_counter(), modules_compiled(), ""
         try:
-            model, options = build(np.random.default_rng(list(MODELS).index(name)))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # small simulated data: boundary and convergence warnings are moot
-                if "sample" in options:
-                    model.sample(**options["sample"])
-                else:
-                    model.fit(starts=(0, 0), **{"se": "observed", **options}, verbose=False)
+            run(*build(np.random.default_rng(list(MODELS).index(name))))
         except MlmixError as err:  # what it compiled before stays compiled; the next model goes on
             error = str(err)
         rows.append(dict(model=name, seconds=time.perf_counter() - started, modules=modules_compiled() - before,
