@@ -72,8 +72,32 @@ def lrt(restricted, general) -> TestResult:
     _check_nested(restricted, general)
     stat = 2.0 * (general.loglik - restricted.loglik)
     df = general.n_params - restricted.n_params
-    return TestResult("likelihood ratio", stat, df, float(stats.chi2.sf(stat, df)),
+    _check_sign(restricted, general, stat)
+    return TestResult("likelihood ratio", stat, df, float(stats.chi2.sf(max(stat, 0.0), df)),
                       {"loglik_restricted": restricted.loglik, "loglik_general": general.loglik})
+
+
+def _integration_error(result) -> float:
+    return float(getattr(result, "integration_error", None) or 0.0)
+
+
+def _check_sign(restricted, general, stat: float) -> None:
+    """A general model below the model nested in it: refuse, naming the likely causes; a difference within
+    the two fits' integration errors (or 1e-6) is a tie, with a warning."""
+    slack = 2.0 * (_integration_error(restricted) + _integration_error(general)) + 1e-6
+    if stat >= 0:
+        return
+    message = (f"the general model's loglikelihood {general.loglik:.4f} is below the restricted model's "
+               f"{restricted.loglik:.4f} (statistic {stat:.4g}): ")
+    if stat >= -slack:
+        import warnings
+
+        warnings.warn(message + "within the fits' integration error, taken as 0", stacklevel=3)
+        return
+    raise SpecificationError(message + "the models may not be nested (pass (restricted, general)), the general "
+                             "fit may have stopped at a local maximum (more starts, or start it from the restricted "
+                             "solution) or on a boundary (see its result.boundary), or the two were integrated "
+                             "with different accuracy (compare result.integration_error)")
 
 
 def scaling_factor(result) -> float:
@@ -103,6 +127,7 @@ def scaled_difference_test(restricted, general, c0: float | None = None, c1: flo
     each model's ``scaling_factor``.
     """
     _check_nested(restricted, general)
+    _check_sign(restricted, general, 2.0 * (general.loglik - restricted.loglik))
     c0 = scaling_factor(restricted) if c0 is None else float(c0)
     c1 = scaling_factor(general) if c1 is None else float(c1)
     p0, p1 = restricted.n_params, general.n_params

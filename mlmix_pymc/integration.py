@@ -231,7 +231,7 @@ def shift_scale(rule: QuadratureRule, mean, chol):
 # number of factors, checked against brute force in tests/test_fma.py.
 UNIT_METHODS = METHODS + ("adaptive",)
 DEFAULT_UNIT_POINTS = {1: 41, 2: 21, 3: 11}
-DEFAULT_ADAPTIVE_UNIT_POINTS = {1: 11, 2: 7, 3: 5}
+DEFAULT_ADAPTIVE_UNIT_POINTS = {1: 21, 2: 11, 3: 7}  # the default of single-level factors (integration_settings.py)
 # grade of membership (trapezoid; QMC beyond 3 dimensions): at membership variances of 4-30 the
 # trapezoid rule is 10-1000x more accurate than Gauss-Hermite or adaptive Gauss-Hermite with as
 # many points (measured against 150-point brute force, tests/reference_gom.py)

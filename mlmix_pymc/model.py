@@ -38,82 +38,68 @@ class Model:
                 f"only {self.data.n_obs} usable rows for {n_free} free parameters; "
                 "use fewer classes or items, or more data"
             )
-        self._compiled: dict = {}  # unit rule key -> compiled objective
-        self._current = None  # key of the objective compiled or used last
+        self._compiled: dict = {}  # (IntegrationSettings, backend) -> compiled objective
+        self._current = None  # key of the objective compiled or used last (``compile()`` without arguments)
 
     # ------------------------------------------------------------ graph
-    def unit_rule_key(self, integration: str | None = None, points: int | None = None,
-                      factor_points: int | None = None) -> tuple | None:
-        """(method, points) of the fixed rule for within-level factors (None without factors).
+    def integration_settings(self, integration: str | None = None, points: int | None = None,
+                             factor_points: int | None = None):
+        """The validated integration rules of these options, defaults filled in
+        (``integration_settings.resolve_integration``; a typo is an error naming the valid rules)."""
+        from .integration_settings import resolve_integration
 
-        ``factor_points`` sets the points per dimension; in a single-level model ``points``
-        does too (its only integral). ``None`` takes the defaults of ``integration.py``.
-        ``"adaptive"`` places the nodes per row and class (single-level models with one class
-        variable carrying factors; otherwise Gauss-Hermite).
-        """
-        if self.structure.unit_dim == 0:
-            return None
-        from .integration import UNIT_METHODS
-
-        method = integration if integration in UNIT_METHODS else "gauss-hermite"
-        if self.structure.is_gom and integration is None:  # membership logits: the trapezoid rule (below)
-            from .integration import DEFAULT_MEMBERSHIP_POINTS
-
-            dim = self.structure.unit_dim
-            method = "trapezoid" if dim in DEFAULT_MEMBERSHIP_POINTS else "qmc"
-            if points is None and factor_points is None:
-                points = DEFAULT_MEMBERSHIP_POINTS.get(dim)
-        if method == "adaptive" and (self.structure.is_two_level or len(self.structure.unit_latents) > 1):
-            method = "gauss-hermite"  # adaptive factor nodes: single-level, one class variable with factors
-        if factor_points is None and not self.structure.is_two_level:
-            factor_points = points
-        return method, factor_points
+        return resolve_integration(self.structure, integration, points, factor_points)
 
     def compile(self, integration: str | None = None, points: int | None = None, factor_points: int | None = None,
-                backend: str = "c"):
+                backend: str = "c", settings=None):
         """The objective (log-likelihood, gradient, Hessian, scores) for one integration setting.
 
         Built once per setting and cached (the PyTensor functions of one graph are compiled
-        once and shared); without arguments, the one used last. Two-level models integrate
-        cluster random effects with ``integration`` / ``points`` (default 15); within-level
-        factors use the fixed rule of ``unit_rule_key``. ``backend``: ``"c"`` or ``"jax"``
-        (``estimate/backend.py``).
+        once and shared). ``integration`` / ``points`` / ``factor_points`` as in ``fit`` (None:
+        the defaults of ``integration_settings.py``), or ``settings`` already resolved; without
+        any of them, the objective used last (by a fit or ``to_pymc``), else the defaults.
+        ``backend``: ``"c"`` or ``"jax"`` (``estimate/backend.py``).
         """
         from .estimate.backend import check_backend
 
         check_backend(backend)
-        if (integration is None and points is None and factor_points is None and backend == "c"
+        if (settings is None and integration is None and points is None and factor_points is None and backend == "c"
                 and self._current is not None):
-            return self._compiled[self._current]
-        unit_key = self.unit_rule_key(integration, points, factor_points)
-        if self.structure.is_two_level:
-            key = (unit_key, integration or "gauss-hermite", 15 if points is None else points)
-        else:
-            key = (unit_key,)
-        key = key if backend == "c" else key + (backend,)
+            return self._compiled[self._current]  # the objective a fit (or a Bayesian model) used last
+        if settings is None:
+            settings = self.integration_settings(integration, points, factor_points)
+        key = (settings, backend)
         if key not in self._compiled:
-            from .integration import unit_rule
             from .progress import compile_notice
 
             with compile_notice("the model"):  # shown after 1 s (not for a graph PyTensor has cached)
-                self._compiled[key] = self._build_objective(key, unit_key, unit_rule, backend)
+                self._compiled[key] = self._build_objective(settings, backend)
         self._current = key
         return self._compiled[key]
 
-    def _build_objective(self, key, unit_key, unit_rule, backend="c"):
+    def _build_objective(self, settings, backend="c"):
         """The compiled objective of one integration setting (``compile``)."""
-        rule = None if unit_key is None else unit_rule(self.structure.unit_dim, *unit_key)
-        if self.structure.is_two_level:
+        from .integration import unit_rule
+
+        structure = self.structure
+        rule = None if settings.unit_method is None else \
+            unit_rule(structure.unit_dim, settings.unit_method, settings.unit_points)
+        if structure.is_two_level:
             from .estimate.integrated import IntegratedObjective
 
-            return IntegratedObjective(self.structure, key[1], key[2], rule, backend=backend)
+            return IntegratedObjective(structure, settings.cluster_method or "gauss-hermite",
+                                       settings.cluster_points or 15, rule, backend=backend)
         from .estimate.compiled import CompiledLikelihood
 
-        adaptive = unit_key is not None and unit_key[0] == "adaptive"
+        adaptive = settings.unit_method == "adaptive"
+        if rule is not None and backend == "c":  # the same graph with another rule's nodes: no compile
+            for (other, other_backend), objective in self._compiled.items():
+                if other_backend == backend and (other.unit_method == "adaptive") == adaptive:
+                    return objective.with_rule(rule.method, settings.unit_points)
         if adaptive and backend == "jax":  # per-row nodes of changing number: shapes XLA cannot trace
             raise SpecificationError("backend='jax' does not integrate within-level factors adaptively; use "
                                      "integration='gauss-hermite' (fixed nodes) with JAX, or backend='c'")
-        return CompiledLikelihood(self.structure, rule, adaptive=adaptive, backend=backend)
+        return CompiledLikelihood(structure, rule, adaptive=adaptive, backend=backend)
 
     def evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient at the free-parameter vector ``theta``."""
@@ -126,9 +112,9 @@ class Model:
                factor_points: int | None = None) -> float:
         """Log-likelihood at parameter ``values`` (dict name -> natural value, or ``theta``).
 
-        Cluster random effects are integrated with ``integration`` / ``points`` (adaptive
-        methods adapt their nodes to ``values`` first); within-level factors with the fixed
-        rule of ``unit_rule_key``. Single-level models without factors ignore both.
+        Integrated with the rules of ``integration`` / ``points`` / ``factor_points`` (None: the
+        defaults of ``integration_settings.py``; adaptive rules adapt their nodes to ``values``
+        first). Single-level models without factors or memberships ignore them.
         """
         theta = self.theta_from_values(values)
         compiled = self.compile(integration, points, factor_points)
@@ -178,7 +164,7 @@ class Model:
     def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
             integration: str | None = None, points: int | None = None, factor_points: int | None = None,
-            priors=None, progress=None, verbose=None, backend: str = "c"):
+            priors=None, progress=None, verbose=None, backend: str = "c", integration_tol: float | None = 1e-3):
         """Estimate the model.
 
         Parameters
@@ -199,19 +185,24 @@ class Model:
         reorder : order classes by decreasing model-estimated proportion (see
             ``estimate/relabel.py``, random class-logit intercepts re-referenced along);
             skipped with user constraints or start values.
-        integration : two-level models: ``"gauss-hermite"`` (the default), ``"adaptive"`` (adaptive
-            Gauss-Hermite; falls back to non-adaptive with a warning if it fails),
-            ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5 or more
-            dimensions) or ``"laplace"``; see ``estimate/integrated.py``.
-        points : integration points per dimension (``qmc``: points in total); default 15 for
-            cluster random effects; in a single-level model with within-level factors, the
-            factors' points (default 41 / 21 / 11 per dimension for 1 / 2 / 3 factors).
-            Grade-of-membership models default to the trapezoid rule (41 / 31 / 15 points for 1 / 2
-            / 3 dimensions, QMC beyond): on the logistic membership's skewed, step-like integrand
-            it is more accurate than (adaptive) Gauss-Hermite, as the paper's section 10 says.
-        factor_points : points per dimension of the within-level factors' fixed rule (two-level
-            models with factors; ``integration`` ``"adaptive"`` / ``"laplace"`` use
-            Gauss-Hermite for them).
+        integration : the rule of the model's integrals (``integration_settings.py``; docs/integration):
+            ``"adaptive"`` (adaptive Gauss-Hermite: nodes at each cluster's / person's posterior,
+            re-adapted during the fit; falls back to non-adaptive with a warning if it fails),
+            ``"gauss-hermite"``, ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5
+            or more dimensions) or, for cluster random effects only, ``"laplace"``. None: adaptive
+            for cluster random effects and for the factors of single-level models, the trapezoid
+            rule for grade-of-membership models. A name outside this list is an error.
+        points : integration points per dimension (``qmc``: points in total). Defaults: adaptive
+            11 / 7 / 5 / 3 per dimension for 1 / 2 / 3 / more cluster random effects; adaptive 21 /
+            11 / 7 for 1 / 2 / 3 factors of a single-level model; trapezoid 41 / 31 / 15 for
+            grade-of-membership models (QMC beyond 3 dimensions).
+        factor_points : points per dimension of the within-level factors' fixed Gauss-Hermite
+            rule in two-level models (default 41 / 21 / 11).
+        integration_tol : the integration certificate (``estimate/certificate.py``): at the
+            solution the log-likelihood is evaluated again with a finer rule; while the two differ
+            by more than this, the rule is refined and the fit resumed (twice at most), then a
+            warning names the figure. ``result.integration_error`` and the summary report it.
+            None: no certificate.
         progress : a bar on stderr over the random starts with the best log-likelihood so far:
             None (the default) on a terminal or in a notebook only, True always, False never.
         verbose : the one-line "compiling the model (once) ... compiled in 18.2 s" notice,
@@ -243,7 +234,7 @@ class Model:
             return fit_ml(self, starts=starts, seed=seed, se=se, start_values=start_values,
                           st_iterations=st_iterations, max_iter=max_iter, reorder=reorder,
                           integration=integration, points=points, factor_points=factor_points, prior=prior,
-                          method=method, progress=progress, backend=backend)
+                          method=method, progress=progress, backend=backend, integration_tol=integration_tol)
 
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",

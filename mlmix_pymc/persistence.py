@@ -112,6 +112,8 @@ def result_to_dict(result, include_data: bool = True) -> dict:
             "between_prior": _array(clusters.between_prior), "between_posterior": _array(clusters.between_posterior),
             "adaptive_failed": bool(clusters.adaptive_failed)},
         "lca": None if result.lca is None else result_to_dict(result.lca, include_data=False),
+        "certificate": None if result.certificate is None else result.certificate.to_dict(),
+        "boundary": None if result.boundary is None else result.boundary.to_dict(),
         "tables": _tables(result),
         "scaling_factor": result.scaling_factor if result.se_method == "mlr" else None,
     }
@@ -162,10 +164,30 @@ def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
         dropped=model.data.dropped, reordered=d["reordered"], method=d["method"], clusters=clusters, model=model,
         integration_settings=dict(d["integration_settings"]),
         lca=None if d["lca"] is None else result_from_dict(d["lca"], frame),
+        certificate=_certificate(d.get("certificate")), boundary=_boundary(d.get("boundary")),
     )
     if d.get("scaling_factor") is not None:
         result._scaling_factor = float(d["scaling_factor"])  # needs derivatives that are not compiled yet
     return result
+
+
+def _certificate(d: dict | None):
+    """The ``IntegrationCertificate`` of a saved result (files before it have none)."""
+    from .estimate.certificate import IntegrationCertificate
+
+    if d is None:
+        return None
+    fields = {k: v for k, v in d.items() if k != "error"}
+    return IntegrationCertificate(**fields)
+
+
+def _boundary(d: dict | None):
+    """The ``BoundarySolution`` of a saved result (files before it have none)."""
+    from .estimate.boundary import BoundarySolution
+
+    if d is None:
+        return None
+    return BoundarySolution(tuple(d["parameters"]), d["reduces_to"], d["loglik_fit"], d["loglik_limit"])
 
 
 def save_result(result, path) -> Path:

@@ -15,6 +15,7 @@ from scipy import stats
 
 from .errors import SpecificationError
 from .graph.likelihood import joint_class_labels, marginal_class_probs
+from .estimate.boundary import bound_message
 from .graph.structure import THRESHOLD_BOUND, GraphStructure
 
 EMPTY_CLASS_PROPORTION = 0.01
@@ -65,6 +66,9 @@ class MLResult:
     model: object = field(default=None, repr=False)  # the Model that was fitted
     integration_settings: dict = field(default_factory=dict)  # integration, points, factor_points of the fit
     lca: object = None  # a GoM fit: the nested LCA's result (its start and the log-likelihood beside the GoM's)
+    nested: dict = field(default_factory=dict)  # label -> result of each nested model fitted as a start (nested.py)
+    certificate: object = None  # IntegrationCertificate of an integrated fit (estimate/certificate.py)
+    boundary: object = None  # BoundarySolution when the fit reduces to a nested model's limit (estimate/boundary.py)
 
     # --------------------------------------------------------------- fit indices
     @property
@@ -95,6 +99,12 @@ class MLResult:
             return float("nan")
         p = np.clip(self.posterior, 1e-300, 1)
         return float(1 - (-(self.posterior * np.log(p)).sum()) / (self.n_obs * np.log(j)))
+
+    @property
+    def integration_error(self) -> float | None:
+        """|log-likelihood with a finer rule - the reported one| at the estimates (``result.certificate``;
+        for Laplace its difference to adaptive quadrature); None for a likelihood without integrals."""
+        return None if self.certificate is None else self.certificate.error
 
     @property
     def n_replicated(self) -> int:
@@ -348,6 +358,13 @@ class MLResult:
             rows += [("Number of clusters", f"{self.clusters.n_clusters:d}"), ("Integration", method),
                      ("Integration points per dimension", f"{self.clusters.points:d}")]
         rows += [("Number of free parameters", f"{self.n_params:d}"), ("Loglikelihood", f"{self.loglik:.3f}")]
+        if self.certificate is not None:
+            rows.append(("Integration", self.certificate.rule) if self.clusters is None else
+                        ("Integration rule", self.certificate.rule))
+            label = "Laplace approximation error" if self.certificate.approximation else "Integration error"
+            rows.append((label, f"{self.certificate.error:.1e} (finer rule; tol {self.certificate.tolerance:g})"))
+        if self.boundary is not None:
+            rows.append(("Boundary solution: reduces to", self.boundary.reduces_to))
         if self.se_method == "mlr" and self.model is not None:  # as Mplus reports it under MLR
             rows.append(("H0 scaling correction factor for MLR", f"{self.scaling_factor:.4f}"))
         rows += [("Akaike (AIC)", f"{self.aic:.3f}"), ("Bayesian (BIC)", f"{self.bic:.3f}"),
@@ -424,9 +441,11 @@ class MLResult:
             out.append(f"empty or near-empty class(es) {self.empty_classes}: this may be a local maximum that is "
                        "really the solution with fewer classes")
         if self.at_bound:
-            out.append(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold "
-                       "(collapsed ordinal thresholds: a category empty in that class) to avoid singularity: "
-                       f"{self.at_bound}")
+            out.append(bound_message(self.at_bound))
+        if self.boundary is not None:
+            out.append(self.boundary.line())
+        if self.certificate is not None and not self.certificate.ok:
+            out.append(f"the log-likelihood is not certified: {self.certificate.line()}")
         if self.singular_parameters:
             out.append(f"singular information matrix; involved parameters: {self.singular_parameters}")
         if self.clusters is not None:
@@ -469,6 +488,9 @@ class MLResult:
             "n_replicated": int(self.n_replicated),
             "converged": self.converged,
             "warnings": self.messages(),
+            "integration_error": num(self.integration_error),
+            "certificate": None if self.certificate is None else self.certificate.to_dict(),
+            "boundary": None if self.boundary is None else self.boundary.to_dict(),
             "parameters": [
                 {"name": r["name"], "estimate": float(r["estimate"]), "se": num(r["se"]), "status": r["status"]}
                 for _, r in params.iterrows()

@@ -89,7 +89,7 @@ def test_chunked_evaluation_equals_one_chunk(monkeypatch):
     for p in range(1, 5):
         v[f"u{p}$1|c#1"], v[f"u{p}$1|c#2"] = -1.0, 1.0 + 0.1 * p
     theta = model.theta_from_values(v)
-    whole = model.compile().loglik_grad(theta)
+    whole = model.compile(integration="gauss-hermite", points=15).loglik_grad(theta)
     monkeypatch.setattr(integrated, "MAX_CHUNK_CELLS", 300)  # a few clusters per chunk
     compiled = integrated.IntegratedObjective(model.structure, "gauss-hermite", 15)
     assert len(compiled._chunks) > 5

@@ -74,6 +74,7 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         raise SpecificationError(f"start={start!r}: use 'auto', 'ml' (the ML solution) or None (PyMC's default)")
     structure = model.structure
     layout = structure.layout
+    cluster_settings = model.integration_settings(integration, points) if structure.is_two_level else None
     priors, probability_priors = split_probability_priors(priors)
     prior = make_prior(structure, model.data, priors)
     if prior.beta is not None:
@@ -108,8 +109,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
         if random_effects == "explicit" and structure.is_gom:  # per-person memberships on the simplex
             _explicit_memberships(pm_model, structure, theta)
             return pm_model
-        objective = model.compile(integration, points) if structure.is_two_level else model.compile()
         ml_theta = None if ml_result is None else ml_result.theta
+        objective = model.compile(settings=cluster_settings or _unit_settings(model, ml_result))
         if not structure.is_two_level:
             _observed_responses(model, objective, theta, ml_theta)
             return pm_model
@@ -120,6 +121,16 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
             z = pm.Normal("z", 0.0, 1.0, dims=("cluster", "effect"))
         pm.Potential("loglik", objective.symbolic_total(theta, z, ml_theta))
     return pm_model
+
+
+def _unit_settings(model, ml_result):
+    """A single-level model's rule of its unit latents: the ML fit's (adaptive nodes placed at its
+    estimates), or without a fit the default with adaptive nodes replaced by fixed Gauss-Hermite
+    (nodes shared by every draw)."""
+    if ml_result is not None:
+        return model.integration_settings(**ml_result.integration_settings)
+    settings = model.integration_settings()
+    return model.integration_settings("gauss-hermite") if settings.unit_method == "adaptive" else settings
 
 
 def _add_coords(pm_model, coords: dict) -> None:

@@ -26,6 +26,17 @@ def check_seed(seed) -> None:
         raise SpecificationError(f"seed must be a non-negative integer (or None), got {seed!r}")
 
 
+def check_tolerance(tolerance):
+    """``integration_tol``: None (no certificate) or a positive number, returned as a float."""
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not np.isfinite(tolerance) \
+            or tolerance <= 0:
+        raise SpecificationError(f"integration_tol={tolerance!r} is invalid: expected a positive number (the "
+                                 "largest accepted change of the log-likelihood with a finer rule) or None")
+    return float(tolerance)
+
+
 def check_mlr_clusters(model, se: str) -> None:
     """Clustered MLR (the sandwich over cluster scores) needs clusters: refuse one, warn when fewer
     clusters than free parameters (the meat matrix is then singular; Mplus warns likewise)."""

@@ -31,7 +31,7 @@ from scipy import special
 
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure
-from ..graph.unit import RowNodes
+from ..graph.unit import RowNodes, SharedNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
 from .backend import compile_mode
@@ -57,16 +57,26 @@ class CompiledLikelihood:
         # JAX: a static length (the Hessian's scan over theta and every shape must be concrete)
         theta = pt.vector("theta", shape=(structure.layout.n_free if backend == "jax" else None,))
         self._theta = theta
-        self._extra = []  # per-row factor nodes (adaptive): graph inputs after theta
-        graph_rule = rule
+        self._extra = []  # the rule's nodes and log weights: graph inputs after theta
+        graph_rule = None
         if self.adapts:  # nodes per row and class; a GoM's per person (membership and factors jointly)
             self._n_classes = 1 if structure.is_gom else \
                 structure.class_var(structure.unit_latents[0].class_var).n_classes
-            self._extra = [pt.tensor4("unit_z"), pt.tensor3("unit_log_weights")]
+            classes = 1 if self._n_classes == 1 else None  # a static 1 broadcasts against the classes
+            self._extra = [pt.tensor("unit_z", dtype="float64", shape=(None, classes, None, None)),
+                           pt.tensor("unit_log_weights", dtype="float64", shape=(None, classes, None))]
             graph_rule = RowNodes(*self._extra)
             self._set_row_nodes(*self._broadcast(rule))
+        elif rule is not None:  # a fixed rule shared by every row, of any size (``use_rule``)
+            static = backend == "jax"  # XLA traces concrete shapes only
+            self._extra = [pt.tensor("unit_nodes", dtype="float64", shape=rule.nodes.shape if static else (None, None)),
+                           pt.tensor("unit_log_weights", dtype="float64",
+                                     shape=rule.log_weights.shape if static else (None,))]
+            graph_rule = SharedNodes(*self._extra)
         self._graph_rule = graph_rule
-        self._key = ("single", self.adapts, structure.known_class is not None) + graph_signature(structure, rule)
+        # the compiled graphs depend on the rule's dimension only (its nodes are inputs)
+        shape = None if rule is None else ("nodes", rule.dim, self.adapts, rule.n_points if backend == "jax" else None)
+        self._key = ("single", self.adapts, structure.known_class is not None) + graph_signature(structure) + (shape,)
         self._chunks = self._row_chunks(per_row=False)  # None: the graph holds all rows itself
         self._symbolic = None  # (total, gradient, terms) of the value graph, built on first need
         # one compiled function serves the optimizer and the posterior: compiling two
@@ -137,14 +147,24 @@ class CompiledLikelihood:
         current ones): one call, or one per chunk of rows with the outputs combined
         (``RowChunks.call``)."""
         if nodes is None:
-            nodes = (self.unit_z, self.unit_log_weights) if self.adapts else ()
+            nodes = self.rule_inputs()
         extra = list(nodes)
         if chunks is None:
             out = fn(first, *extra)
             return list(out) if isinstance(out, (list, tuple)) else [out]
-        if np.ndim(first) == 2:  # theta rows: cut with the rows
-            return chunks.call(fn, [], [first, *extra], combine)
-        return chunks.call(fn, [first], extra, combine)
+        shared, by_row = ([], extra) if self.adapts else (extra, [])  # adaptive nodes are per row
+        if np.ndim(first) == 2:  # theta rows: cut with the rows (shared nodes follow them as arguments)
+            return chunks.call(lambda rows, *rest: fn(rows, *shared, *rest), [], [first, *by_row], combine)
+        return chunks.call(lambda t, *rest: fn(t, *shared, *rest), [first], by_row, combine)
+
+    def rule_inputs(self) -> tuple:
+        """The current values of the rule's graph inputs: per-row adaptive nodes and log weights,
+        the fixed rule's (Q, m) nodes and (Q,) log weights, or nothing without a rule."""
+        if self.adapts:
+            return self.unit_z, self.unit_log_weights
+        if self.unit_rule is not None:
+            return self.unit_rule.nodes, self.unit_rule.log_weights
+        return ()
 
     # ------------------------------------------------------------ adaptive factor nodes
     def _broadcast(self, rule):
@@ -184,16 +204,55 @@ class CompiledLikelihood:
         """The factor integrand (n, K, Rn) at nodes ``z`` / ``log_w`` (all rows, chunked or not)."""
         return np.asarray(self._run(self._node_terms, self._chunks, theta, ("rows",), nodes=(z, log_w))[0])
 
-    def loglik_with_points(self, theta: np.ndarray, points: int) -> float:
-        """The log-likelihood at ``theta`` with adaptive factor nodes of another size (a check of
-        the integration error; the compiled graph takes nodes of any number)."""
-        kept = self.unit_rule, self.unit_z, self.unit_log_weights
+    def loglik_with_rule(self, theta: np.ndarray, method: str, points: int) -> float:
+        """The log-likelihood at ``theta`` with another rule of the unit latents, evaluated by the same
+        compiled graph (its nodes are inputs): an adaptive objective places ``points`` adaptive nodes
+        per dimension at ``theta``, a fixed one uses the ``method`` rule of ``points``. The objective's
+        own rule is kept (the integration certificate, ``certificate.py``)."""
+        kept = self._rule_state()
         try:
-            self.unit_rule = make_rule("gauss-hermite", kept[0].dim, points)
+            self.use_rule(method, points)
             self.adapt(theta)
             return self.loglik(theta)
         finally:
-            self.unit_rule, self.unit_z, self.unit_log_weights = kept
+            self._restore_rule(kept)
+
+    def use_rule(self, method: str, points: int) -> None:
+        """Integrate the unit latents with the ``method`` rule of ``points`` from now on (a refinement);
+        an adaptive objective keeps adapting (Gauss-Hermite nodes of ``points`` per dimension)."""
+        if self.unit_rule is None:
+            return
+        if self.backend == "jax":
+            raise NotImplementedError("JAX graphs have the rule's size in their static shapes")
+        base = "gauss-hermite" if self.adapts else method
+        self.unit_rule = make_rule(base, self.unit_rule.dim, points)
+        if self.adapts:
+            self._set_row_nodes(*self._broadcast(self.unit_rule))
+        elif self._chunks is not None:  # chunks sized for the number of nodes
+            self._chunks = self._row_chunks(per_row=False)
+        self._score_chunks = self._row_chunks(per_row=True) if self._scores is not None else None
+
+    def with_rule(self, method: str, points: int) -> "CompiledLikelihood":
+        """A copy of this objective with another rule of the unit latents (``use_rule``), sharing the
+        compiled functions: another number of points needs no compile."""
+        import copy
+
+        other = copy.copy(self)
+        other.use_rule(method, points)
+        return other
+
+    def _rule_state(self) -> tuple:
+        return (self.unit_rule, getattr(self, "unit_z", None), getattr(self, "unit_log_weights", None), self._chunks,
+                self._score_chunks)
+
+    def _restore_rule(self, state: tuple) -> None:
+        self.unit_rule, z, log_w, self._chunks, self._score_chunks = state
+        if self.adapts:
+            self._set_row_nodes(z, log_w)
+
+    def loglik_with_points(self, theta: np.ndarray, points: int) -> float:
+        """The log-likelihood at ``theta`` with ``points`` per dimension of the same kind of rule."""
+        return self.loglik_with_rule(theta, self.unit_rule.method, points)
 
     def _shifted(self, mean: np.ndarray, chol: np.ndarray):
         """The rule at mean + chol z per (row, class), vectorized over both."""

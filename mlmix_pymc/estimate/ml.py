@@ -10,9 +10,10 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import SpecificationError
 from ..graph.likelihood import marginal_class_probs
-from ..graph.structure import THRESHOLD_BOUND
 from ..results import MLResult
-from . import checks
+from . import certificate, checks
+from .boundary import at_bound_names, bound_message, boundary_solution, interior_shortfalls, zero_variances
+from .nested import fit_nested, nested_models
 from .optimize import _check_starts, maximize, run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
@@ -20,37 +21,41 @@ from .stderr import SE_METHODS, covariance
 
 
 def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
-           max_iter=5000, reorder=True, integration="gauss-hermite", points=None, factor_points=None, prior=None,
-           method="ml", progress=None, backend="c") -> MLResult:
+           max_iter=5000, reorder=True, integration=None, points=None, factor_points=None, prior=None,
+           method="ml", progress=None, backend="c", integration_tol=certificate.DEFAULT_TOLERANCE,
+           nested=True) -> MLResult:
     """Maximum likelihood for ``model`` (see ``Model.fit`` for the options).
 
     With a ``prior`` (``priors.Prior``) the objective is the log posterior: MAP, and with
     ``se="observed"`` its Laplace approximation (``method`` labels the result). ``progress``: the
     starts' bar (``progress.py``; the compile notice follows ``Model.fit``'s ``verbose``).
+    ``integration_tol``: the integration certificate's tolerance (``certificate.py``; None: no
+    certificate). ``nested``: fit the models nested in this one as starts and as the floor of its
+    log-likelihood (``nested.py``, ``boundary.py``; with random starts only).
     """
     se = "none" if se is None else se
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")
     structure = model.structure
     checks.check_seed(seed)
-    _check_starts(starts)  # before compiling
+    n_initial, _ = _check_starts(starts)  # before compiling
     checks.check_mlr_clusters(model, se)
+    settings = model.integration_settings(integration, points, factor_points)  # validated, defaults filled in
+    integration_tol = checks.check_tolerance(integration_tol)
     checks.warn_ignored_integration(model, integration, points, factor_points)
     checks.warn_identification(model)
-    objective = model.compile(integration, points, factor_points, backend)  # fixed rules are part of it
+    objective = model.compile(backend=backend, settings=settings)
     compiled = objective if prior is None else PosteriorObjective(objective, prior)
     layout = structure.layout
     start_theta = None if start_values is None else model.theta_from_values(start_values)
-    lca = None
-    if structure.is_gom and start_values is None and structure.membership.kind != "fixed" and prior is None:
-        start_theta, lca = _gom_lca_start(model, starts, seed, progress)
+    nestings = []
+    if nested and start_values is None and prior is None and n_initial > 0:
+        nestings = fit_nested(nested_models(model), starts, seed, progress)
     # The graph's matrix products are small: one BLAS thread avoids several thread pools
     # (PyTensor's, numpy's, scipy's) competing for the same cores.
     with threadpool_limits(limits=1, user_api="blas"):
         outcome = run_starts(compiled, starts, seed, start_theta, st_iterations, max_iter, model.data.n_obs,
-                             progress=progress)
-    for msg in _start_warnings(outcome):
-        warnings.warn(msg, stacklevel=3)
+                             progress=progress, nested_starts=[n.embed(n.result) for n in nestings])
     theta, loglik = outcome.theta, outcome.loglik
     try:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -60,18 +65,46 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         outcome.interrupted = True
         warnings.warn("estimation was interrupted (KeyboardInterrupt) while holding run-off parameters at their "
                       "bound; the best start's solution is kept", stacklevel=3)
-    _check_factor_integration(objective, theta, loglik)
+    floor = [n for n in nestings if n.floor]
+    tolerance = integration_tol if integration_tol is not None else certificate.DEFAULT_TOLERANCE
+    # a fit running off toward a nested model's limit is that boundary solution (``boundary.py``):
+    # no rule certifies an integral whose integrand becomes a step, and none is needed for the limit
+    limit = boundary_solution(structure, layout.natural(theta), loglik, floor, tolerance, running_off_only=True)
+    cert = None
+    if limit is None and integration_tol is not None and certificate.integrates(settings) and not outcome.interrupted:
+        def toward_limit(th, value):  # a failed certificate on the way to a nested model's limit: that limit
+            return boundary_solution(structure, layout.natural(th), value, floor, tolerance, True, near=True)
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            objective, settings, theta, cert, limit = _certified(model, objective, settings, theta, integration_tol,
+                                                                 prior, max_iter, backend, outcome, toward_limit)
+        compiled = objective if prior is None else PosteriorObjective(objective, prior)
+        loglik = cert.loglik
+        if limit is None:
+            limit = boundary_solution(structure, layout.natural(theta), loglik, floor, tolerance + cert.error)
+    if limit is not None:  # the log-likelihood reported is the nested model's: so is its certificate
+        cert = next(n.result.certificate for n in floor if n.label == limit.reduces_to)
+    for msg in _start_warnings(outcome):
+        warnings.warn(msg, stacklevel=3)
+    if cert is not None and not cert.ok:
+        warnings.warn(certificate.warning_text(cert, settings, structure.is_two_level), stacklevel=3)
 
     user_constrained = bool(model.spec.constraints.fixed or model.spec.constraints.equal)
     probabilities = class_probabilities(compiled, theta)
     reordered = False
-    if reorder and start_values is None and not user_constrained and reorderable(structure):
+    if reorder and start_values is None and not user_constrained and reorderable(structure) and limit is None:
         theta, reordered = _order_classes(model, compiled, theta, loglik, probabilities)
         if reordered:
             probabilities = class_probabilities(compiled, theta)
     loglik, posterior, class_prior, clusters = probabilities
     phi = layout.natural(theta)
-    at_bound = _at_bound(layout, phi, theta)
+    at_bound = at_bound_names(layout, phi, theta)
+    at_bound += [n for n in zero_variances(layout, phi) if n not in at_bound]  # a random effect's variance at 0
+    if limit is not None:
+        at_bound += [n for n in limit.parameters if n not in at_bound]
+        warnings.warn(limit.line(), stacklevel=3)
+    for msg in interior_shortfalls(loglik, floor, tolerance):
+        warnings.warn(msg, stacklevel=3)
     checks.warn_separation(model, phi)
     checks.warn_collapsed_variances(model, theta)
 
@@ -89,13 +122,14 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
                           "standard errors", stacklevel=3)
 
     result = MLResult(
-        structure=structure, theta=theta, phi=phi, loglik=loglik, n_obs=model.data.n_obs, cov_phi=cov_phi,
+        structure=structure, theta=theta, phi=phi, loglik=loglik if limit is None else limit.loglik_limit,
+        n_obs=model.data.n_obs, cov_phi=cov_phi,
         se_method=se, posterior=posterior, prior=class_prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
-        lca=lca,
-        model=model, integration_settings={"integration": integration, "points": points,
-                                           "factor_points": factor_points},
+        lca=next((n.result for n in nestings if structure.is_gom and n.kind == "limit"), None),
+        nested={n.label: n.result for n in nestings}, certificate=cert, boundary=limit,
+        model=model, integration_settings=settings.as_options(structure.is_two_level),
         clusters=(dataclasses.replace(clusters, labels=model.data.cluster_labels)
                   if model.spec.cluster is not None else None),
     )
@@ -103,26 +137,11 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         warnings.warn(f"empty or near-empty class(es) {result.empty_classes}: the solution may really have fewer "
                       "classes", stacklevel=3)
     if at_bound:
-        warnings.warn(f"parameters fixed at +-{THRESHOLD_BOUND:g} (thresholds, logits) or at the previous threshold "
-                      "(collapsed ordinal thresholds: a category empty in that class) to avoid singularity: "
-                      f"{at_bound}", stacklevel=3)
+        warnings.warn(bound_message(at_bound), stacklevel=3)
     for msg in result.messages():
         if msg.startswith("ICC of the random class-logit intercept"):
             warnings.warn(msg, stacklevel=3)
     return result
-
-
-def _gom_lca_start(model, starts, seed, progress=None):
-    """The nested LCA's solution as an extra start of a GoM fit (``gom_start.py``) and its result."""
-    from .gom_start import lca_start, nested_lca
-
-    n_initial, n_final = _check_starts(starts)
-    if n_initial == 0:
-        return None, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lca = nested_lca(model).fit(starts=(n_initial, n_final), seed=seed, se=None, progress=progress)
-    return lca_start(model, lca), lca
 
 
 def class_probabilities(compiled, theta):
@@ -130,20 +149,82 @@ def class_probabilities(compiled, theta):
     return compiled.class_probabilities(theta)
 
 
-def _check_factor_integration(objective, theta, loglik) -> None:
-    """Adaptive nodes of within-level factors: warn when twice the points change the optimum's
-    log-likelihood. Steep loadings (a binary item with a loading running off to a step) make a
-    factor's posterior skewed, where few adaptive nodes integrate badly and the optimizer can
-    exploit the error."""
-    if not (objective.unit_name == "row" and objective.adapts):
-        return
-    points = 2 * objective.unit_rule.n_points ** (1 / objective.unit_rule.dim) + 1
-    dense = objective.loglik_with_points(theta, int(round(points)))
-    if abs(dense - loglik) > max(1e-3, 1e-7 * abs(loglik)):
-        warnings.warn(f"adaptive integration of the factors is inaccurate at the solution: loglikelihood "
-                      f"{loglik:.4f}, with {int(round(points))} points per dimension {dense:.4f}; a loading may be "
-                      "running off to a step function. Use more points, or integration='gauss-hermite' with "
-                      "many points", stacklevel=4)
+REFIT_SOLUTIONS = 3  # distinct final-stage solutions refitted under a refined rule
+
+
+def _final_solutions(outcome, best) -> list[list]:
+    """[theta, number of completed starts that reached it] of the final stage's distinct solutions
+    (log-likelihoods more than 1e-3 apart), the best (``best``, after run-off polishing) first."""
+    done = sorted((r for r in outcome.records if r.status in ("completed", "not converged") and hasattr(r, "_theta")),
+                  key=lambda r: -r.final_loglik)
+    out, seen = [[best, 0]], [outcome.loglik]
+    for r in done:
+        near = [i for i, v in enumerate(seen) if abs(r.final_loglik - v) <= 1e-3]
+        if near:
+            out[near[0]][1] += r.status == "completed"
+        else:
+            out.append([r._theta, int(r.status == "completed")])
+            seen.append(r.final_loglik)
+    return out
+
+
+def _refit(compiled, solutions, bounds, max_iter, n_obs, partial_iterations: int = 20) -> list:
+    """(log-likelihood, theta, count) of ``solutions`` re-optimized under a refined rule, best first: each
+    gets ``partial_iterations`` optimizer iterations (as the random starts' initial stage), then the
+    best is run to convergence (the others keep their partial values)."""
+    def run(theta, iterations, refine):
+        try:
+            res = maximize(compiled, theta, bounds, iterations, n_obs, refine=refine)
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
+            return None
+        return (-res.fun * n_obs, res.x) if np.all(np.isfinite(res.x)) and np.isfinite(res.fun) else None
+
+    partial = []
+    for start, count in solutions:
+        out = run(start, partial_iterations, False) if len(solutions) > 1 else (0.0, start)
+        if out is not None:
+            partial.append((*out, count))
+    partial.sort(key=lambda t: -t[0])
+    if not partial:
+        return []
+    best = run(partial[0][1], max_iter, True)
+    if best is not None:
+        partial[0] = (*best, partial[0][2])
+    return sorted(partial, key=lambda t: -t[0])
+
+
+def _certified(model, objective, settings, theta, tolerance, prior, max_iter, backend, outcome, toward_limit):
+    """The integration certificate at ``theta``; while it exceeds ``tolerance``, the rule is refined
+    and the fit resumed (``certificate.MAX_REFINEMENTS`` times) from every distinct final-stage
+    solution of the starts (best first): a coarse rule's error can favour a solution that is not
+    the best under the finer rule; ``outcome`` then holds the refined best and its replication
+    count. A failed certificate where ``toward_limit(theta, loglik)`` finds a nested model's limit
+    stops there: that boundary solution is returned instead of refining. Returns the final
+    objective, settings, theta, certificate and boundary solution (``model.compile()`` left on the
+    final settings)."""
+    solutions = _final_solutions(outcome, theta)[:REFIT_SOLUTIONS]
+    n_obs = model.data.n_obs
+    objective.adapt(theta)
+    cert = certificate.certify(model, objective, settings, theta, objective.loglik(theta), tolerance)
+    rounds, limit = 0, None
+    while not cert.ok and certificate.refinable(settings) and rounds < certificate.MAX_REFINEMENTS:
+        limit = toward_limit(theta, max(cert.loglik, cert.loglik_finer))
+        if limit is not None:
+            break
+        rounds += 1
+        settings = certificate.finer_settings(settings, model.structure)
+        objective = model.compile(backend=backend, settings=settings)
+        compiled = objective if prior is None else PosteriorObjective(objective, prior)
+        refitted = _refit(compiled, solutions, model.structure.layout.bounds, max_iter, n_obs)
+        if refitted:
+            best, theta = refitted[0][0], refitted[0][1]
+            solutions = [[th, count] for _, th, count in refitted]
+            outcome.theta, outcome.loglik = theta, float(best)
+            outcome.n_replicated = sum(count for value, _, count in refitted if abs(value - best) <= 1e-3)
+        objective.adapt(theta)
+        cert = certificate.certify(model, objective, settings, theta, objective.loglik(theta), tolerance, rounds)
+    model.compile(backend=backend, settings=settings)  # ``compile()`` without arguments: this fit's objective
+    return objective, settings, theta, cert, limit
 
 
 def _start_warnings(outcome) -> list[str]:
@@ -221,16 +302,3 @@ def _snap_run_off(compiled, theta, loglik, max_iter, n_obs):
         compiled.adapt(theta)
         return theta, loglik
     return res.x, float(new_ll)
-
-
-def _at_bound(layout, phi, theta) -> list[str]:
-    """Names of thresholds / logits held at the +-15 bound."""
-    out = []
-    for f, (lo, hi) in enumerate(layout.bounds):
-        if (np.isfinite(lo) and theta[f] <= lo + 1e-6) or (np.isfinite(hi) and theta[f] >= hi - 1e-6):
-            k = layout.representative[f]
-            if layout.infos[k].transform == "identity" and abs(phi[k]) >= THRESHOLD_BOUND - 1e-6:
-                out.append(layout.infos[k].name)
-            elif layout.infos[k].transform == "increment" and theta[f] <= lo + 1e-6:
-                out.append(layout.infos[k].name)  # collapsed onto the previous threshold (families/base.py)
-    return out

@@ -132,11 +132,14 @@ def _backoff_value(last_value: float) -> float:
 
 
 def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_theta=None,
-               st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1, progress=None) -> StartsOutcome:
+               st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1, progress=None,
+               nested_starts=()) -> StartsOutcome:
     """Random starts, partial optimization, then the best ``n_final`` to convergence.
 
     ``start_theta`` (user starting values) is used as an extra start; with
-    ``starts=(0, 0)`` it is the only one (Mplus STARTS = 0). ``progress``: a bar on stderr over
+    ``starts=(0, 0)`` it is the only one (Mplus STARTS = 0). ``nested_starts`` (the embedded
+    solutions of nested models, ``nested.py``) are run to convergence whatever their partial
+    log-likelihood, beside the best ``n_final``. ``progress``: a bar on stderr over
     the starts with the best log-likelihood so far (None: on a terminal only; ``progress.py``).
     """
     from ..progress import ProgressBar
@@ -152,14 +155,18 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
         candidates.append(_theta_of(structure, partition_start(structure, None)))
     for _ in range(n_initial):
         candidates.append(_theta_of(structure, partition_start(structure, rng)))
+    kept = set()  # indexes of the nested starts: always carried to the final stage
+    for th in nested_starts:
+        kept.add(len(candidates))
+        candidates.append(clip_to_bounds(structure, np.asarray(th, dtype=float)))
     if n_final == 0:
         n_final = 1
     records = [StartRecord(i + 1) for i in range(len(candidates))]
     interrupted = False
 
     partial: list[tuple[float, int, np.ndarray]] = []
-    single_stage = len(candidates) <= n_final
-    n_runs = min(n_final, len(candidates)) + (0 if single_stage else len(candidates))
+    single_stage = len(candidates) <= n_final + len(kept)
+    n_runs = min(n_final + len(kept), len(candidates)) + (0 if single_stage else len(candidates))
     bar = ProgressBar(n_runs, "random starts", progress)
     try:
         if single_stage:
@@ -175,7 +182,7 @@ def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_th
                     records[i].status, records[i].message = "failed", f"{type(err).__name__}: {err}"
                 bar.update(1, _best_text("initial", [r.initial_loglik for r in records]))
         partial.sort(key=lambda t: -t[0])
-        finals = partial[:n_final]
+        finals = partial[:n_final] + [t for t in partial[n_final:] if t[1] in kept]
         for _, i, th in finals:
             try:
                 res = maximize(compiled, th, bounds, max_iter, n_obs, refine=True)

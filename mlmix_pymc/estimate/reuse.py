@@ -204,27 +204,26 @@ def structure_for_frame(model, frame: pd.DataFrame, coded: bool = False) -> tupl
 
 
 def unit_rule_of(model, settings: dict | None = None):
-    """The fixed rule of the within-level factors of ``model`` for the fit's integration settings."""
+    """The rule of the unit latents (factors, memberships) of ``model`` for the fit's integration options."""
     from ..integration import unit_rule
 
-    settings = settings or {}
-    key = model.unit_rule_key(settings.get("integration"), settings.get("points"), settings.get("factor_points"))
-    return None if key is None else unit_rule(model.structure.unit_dim, *key)
+    resolved = model.integration_settings(**(settings or {}))
+    if resolved.unit_method is None:
+        return None
+    return unit_rule(model.structure.unit_dim, resolved.unit_method, resolved.unit_points)
 
 
 def objective_for_frame(model, frame: pd.DataFrame, settings: dict | None = None, coded: bool = False):
     """The objective of ``frame`` under ``model``'s structure, reusing compiled graphs; and the kept rows."""
-    settings = settings or {}
+    resolved = model.integration_settings(**(settings or {}))
     structure, kept = structure_for_frame(model, frame, coded)
-    key = model.unit_rule_key(settings.get("integration"), settings.get("points"), settings.get("factor_points"))
     rule = unit_rule_of(model, settings)
-    adaptive = key is not None and key[0] == "adaptive"
+    adaptive = resolved.unit_method == "adaptive"
     if structure.is_two_level:
         from .integrated import IntegratedObjective
 
-        points = settings.get("points")
-        return IntegratedObjective(structure, settings.get("integration") or "gauss-hermite",
-                                   15 if points is None else points, rule), kept
+        return IntegratedObjective(structure, resolved.cluster_method or "gauss-hermite",
+                                   resolved.cluster_points or 15, rule), kept
     if structure.is_gom or adaptive:  # the graph holds the data itself here: compiled anew
         from .compiled import CompiledLikelihood
 

@@ -34,7 +34,7 @@ import pytensor.tensor as pt
 
 from ..families import contract
 from .structure import GraphStructure
-from .unit import RowNodes, _gather_elements, class_logits, factor_eta
+from .unit import RowNodes, SharedNodes, _gather_elements, class_logits, factor_eta
 
 DEAD = -1e30  # log of an impossible count state of the Dirichlet programme (finite: no NaN gradients)
 MAX_DIRICHLET_STATES = 200_000
@@ -61,17 +61,17 @@ def _split_rule(rule, dim_membership: int):
         z = rule.z
         factor_rule = RowNodes(z[:, :, :, dim_membership:], rule.log_weights)
         return z[:, 0, :, :dim_membership], factor_rule, rule.log_weights[:, 0]
-    nodes = np.asarray(rule.nodes)
+    nodes = rule.nodes if isinstance(rule, SharedNodes) else np.asarray(rule.nodes)  # symbolic or fixed (Q, d + m)
     factor_rule = _FixedNodes(nodes[:, dim_membership:])
-    return pt.as_tensor_variable(nodes[None, :, :dim_membership]), factor_rule, \
-        pt.as_tensor_variable(np.asarray(rule.log_weights)[None, :])
+    return pt.as_tensor_variable(nodes)[None, :, :dim_membership], factor_rule, \
+        pt.as_tensor_variable(rule.log_weights)[None, :]
 
 
 @dataclass(frozen=True)
 class _FixedNodes:
     """The factor coordinates of a fixed joint rule, as ``factor_eta`` reads them."""
 
-    nodes: np.ndarray
+    nodes: object  # (Q, m): an array, or symbolic (``SharedNodes``)
 
 
 def _group_coefficients(structure: GraphStructure, phi, group, per_row: bool, factor_rule):
@@ -169,7 +169,7 @@ def gom_loglik(structure: GraphStructure, phi, per_row: bool = False, rule=None)
     order = [it for g in structure.groups for it in g.items]
     logp = _membership_log_probs(structure, phi, per_row, z, order)  # (n|R, Rn|1, P|1, K)
     categorical = all(g.family.data_kind == "categorical" and not g.is_regression for g in structure.groups)
-    if categorical and not per_row and logp.type.shape[0] == 1:
+    if categorical and not per_row and logp.type.shape[0] == 1 and not isinstance(rule, RowNodes):  # shared nodes
         mix = _categorical_mix(structure, phi, factor_rule, pt.exp(logp[0]), order)  # (P, n, Rn)
         integrand = _log_product(mix, 0, len(order)) + log_w
     else:

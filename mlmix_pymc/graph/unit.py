@@ -64,6 +64,16 @@ class RowNodes:
     log_weights: object
 
 
+@dataclass(frozen=True)
+class SharedNodes:
+    """A fixed rule as symbolic graph inputs shared by every row: ``nodes`` (Q, m) standard-normal
+    nodes and ``log_weights`` (Q,). The compiled graph then serves a rule of any size (a finer
+    rule for the integration certificate, a refinement) without compiling again."""
+
+    nodes: object
+    log_weights: object
+
+
 def factor_eta(structure: GraphStructure, phi, group: MeasurementGroup, rule):
     """lambda_cp . eta_c(z_r) for the group's items at the nodes (eq 36): (R, K|1, Rn, P) at a
     fixed rule's nodes, (n, K, Rn, P) at per-row adaptive nodes (``RowNodes``)."""
