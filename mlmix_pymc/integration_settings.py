@@ -25,8 +25,10 @@ values, never a silent fallback. The defaults, and why (docs/integration.md has 
   trapezoid rule degrades gracefully; the limit itself is the between-level class model
   (``estimate/boundary.py``).
 * within-level factors of a single-level model (FMA, IRT): adaptive Gauss-Hermite per row and
-  class, 21 / 11 / 7 points (a fixed 41-point rule was 4e-3 off on a 316 x 24 Rasch model; 11
-  adaptive points were 2e-3 off on a 600 x 6 two-class FMA, 21 points 2e-6).
+  class, 21 / 11 points for 1 / 2 factors (a fixed 41-point rule was 4e-3 off on a 316 x 24
+  Rasch model; 11 adaptive points were 2e-3 off on a 600 x 6 two-class FMA, 21 points 2e-6);
+  3 or more factors: fixed Gauss-Hermite, 11 points per dimension (adaptive placement per row
+  and class of 7^3 nodes took 423 s on 400 x 12 items).
 * grade-of-membership models (logistic-normal and restricted memberships, and the factors of
   FMA-GoM and the 3PL): the trapezoid rule, 41 / 31 / 15 points per dimension (QMC beyond 3).
   Their integrand is a product over items of mixtures whose posterior is far from normal, where
@@ -53,7 +55,9 @@ UNIT_METHODS = ("adaptive", "gauss-hermite", "trapezoid", "qmc")
 ALL_METHODS = CLUSTER_METHODS
 DEFAULT_ADAPTIVE_POINTS = {1: 11, 2: 7, 3: 5}  # cluster random effects, per dimension; 3 beyond
 DEFAULT_CLUSTER_POINTS = {1: 15, 2: 11, 3: 7}  # fixed rules for cluster random effects, per dimension; 5 beyond
+MAX_ADAPTIVE_UNIT_DIM = 2  # single-level factors: adaptive by default up to this many dimensions
 FINE_NODES = 4000  # the finer rule of a certificate stays below this many nodes per unit (tensor rules)
+FINE_NODES_PER_ROW = 1000  # ... and below this many for per-row adaptive nodes (single-level factors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,14 +143,18 @@ def default_points(method: str, dim: int, membership: bool = False, unit: bool =
     return DEFAULT_UNIT_POINTS.get(dim, 7)
 
 
-def finer_points(method: str, points: int, dim: int) -> int:
+def finer_points(method: str, points: int, dim: int, per_row: bool = False) -> int:
     """The points of the next finer rule (a certificate's comparison, or a refinement step):
-    about twice as many per dimension, fewer than ``FINE_NODES`` nodes in all (at least 2 more);
-    qmc four times as many."""
+    about twice as many per dimension, fewer than ``FINE_NODES`` nodes in all, and at least 2
+    more; qmc four times as many. ``per_row`` (adaptive nodes of a person's factors): four times
+    as many, below ``FINE_NODES_PER_ROW`` in all. A steep loading makes a person's integrand a
+    logistic step, where adaptive Gauss-Hermite converges slowly (on a 2PL with a loading of 8.5:
+    error 6e-4 / 1e-4 / 6e-6 with 41 / 81 / 161 points): the wider step keeps the reported
+    (finer) value well inside the tolerance."""
     if method == "qmc":
         return 4 * points
-    cap = int(FINE_NODES ** (1.0 / max(dim, 1)))
-    return max(points + 2, min(2 * points + 1, cap))
+    cap = int(round((FINE_NODES_PER_ROW if per_row else FINE_NODES) ** (1.0 / max(dim, 1)), 6))
+    return max(points + 2, min((4 if per_row else 2) * points + 1, cap))
 
 
 def resolve_integration(structure, integration=None, points=None, factor_points=None) -> IntegrationSettings:
@@ -187,8 +195,8 @@ def resolve_integration(structure, integration=None, points=None, factor_points=
     if method is None:
         if membership:
             method = "trapezoid" if dim_unit in DEFAULT_MEMBERSHIP_POINTS else "qmc"
-        else:
-            method = "gauss-hermite" if several else "adaptive"
+        else:  # adaptive up to 2 factors; 3 or more: fixed nodes (per-row adaptive placement costs more there)
+            method = "gauss-hermite" if several or dim_unit > MAX_ADAPTIVE_UNIT_DIM else "adaptive"
     if method == "adaptive" and several:
         raise SpecificationError("integration='adaptive' places factor nodes for one class variable with factors; "
                                  "this model has factors on several: use 'gauss-hermite' or 'trapezoid'")

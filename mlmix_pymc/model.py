@@ -194,7 +194,7 @@ class Model:
             rule for grade-of-membership models. A name outside this list is an error.
         points : integration points per dimension (``qmc``: points in total). Defaults: adaptive
             11 / 7 / 5 / 3 per dimension for 1 / 2 / 3 / more cluster random effects; adaptive 21 /
-            11 / 7 for 1 / 2 / 3 factors of a single-level model; trapezoid 41 / 31 / 15 for
+            11 for 1 / 2 factors of a single-level model (fixed Gauss-Hermite 11 for 3); trapezoid 41 / 31 / 15 for
             grade-of-membership models (QMC beyond 3 dimensions).
         factor_points : points per dimension of the within-level factors' fixed Gauss-Hermite
             rule in two-level models (default 41 / 21 / 11).

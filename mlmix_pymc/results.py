@@ -358,11 +358,14 @@ class MLResult:
             rows += [("Number of clusters", f"{self.clusters.n_clusters:d}"), ("Integration", method),
                      ("Integration points per dimension", f"{self.clusters.points:d}")]
         rows += [("Number of free parameters", f"{self.n_params:d}"), ("Loglikelihood", f"{self.loglik:.3f}")]
-        if self.certificate is not None:
-            rows.append(("Integration", self.certificate.rule) if self.clusters is None else
-                        ("Integration rule", self.certificate.rule))
-            label = "Laplace approximation error" if self.certificate.approximation else "Integration error"
-            rows.append((label, f"{self.certificate.error:.1e} (finer rule; tol {self.certificate.tolerance:g})"))
+        cert = self.certificate
+        if cert is not None:
+            finer = cert.reported == "finer"
+            rows.append(("Integration rule", cert.rule))
+            label = "Laplace approximation error" if cert.approximation else "Integration error"
+            rows.append((label, f"{cert.error:.1e} (against a finer rule; tol {cert.tolerance:g})"))
+            if finer:
+                rows.append(("Loglikelihood from", cert.finer_rule))
         if self.boundary is not None:
             rows.append(("Boundary solution: reduces to", self.boundary.reduces_to))
         if self.se_method == "mlr" and self.model is not None:  # as Mplus reports it under MLR

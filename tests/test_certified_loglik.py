@@ -9,6 +9,7 @@ form of the nested model the fit reduces to. Small data keep the compiled graphs
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 
 import numpy as np
@@ -160,7 +161,8 @@ def test_two_level_factor_mixture_default_is_certified():
     y = (rng.random(y.shape) < special.expit(np.where(y == 1, 2.0, -2.0) + u[:, None])).astype(float)
     items = [f"u{i}" for i in range(p)]
     df = pd.DataFrame(y, columns=items).assign(school=school)
-    result = _quiet_fit(mm.fma(df, items, 2, cluster="school", cluster_intercept=True), seed=2, se=None)
+    result = _quiet_fit(mm.fma(df, items, 2, cluster="school", cluster_intercept=True), starts=(5, 2), seed=2,
+                        se=None)
     v = _estimates(result)
     exact = ref_fma.fma_twolevel_loglik(y, school, _thresholds(v, items, 2),
                                         np.array([[v[f"f BY {it}"] for it in items]] * 2),
@@ -300,39 +302,67 @@ def test_laplace_is_refused_for_a_single_level_factor():
 
 
 # ---------------------------------------------------------------- the certificate per model kind
-def _binary_factor_data(seed, n, p, n_factors):
+def _binary_factor_data(seed, n, n_factors, per=4, low=1.0, high=2.0):
+    """``per`` binary items per factor; factor a loads on its block (loadings in [low, high]), the
+    first factor also on every later item (the echelon form of ``fma``'s factors holds)."""
     rng = np.random.default_rng(seed)
-    eta = rng.normal(size=(n, n_factors))
-    load = rng.uniform(0.8, 1.6, size=(p, n_factors))
+    p = per * n_factors
+    load = np.zeros((p, n_factors))
     for a in range(n_factors):
-        load[:a, a] = 0.0  # echelon form (``fma``'s factors)
-    lin = eta @ load.T - rng.normal(0, 0.8, p)
+        load[per * a:per * a + per, a] = rng.uniform(low, high, per)
+    load[per:, 0] += 0.5 if per == 4 else 0.4
+    lin = rng.normal(size=(n, n_factors)) @ load.T - rng.normal(0, 0.8, p)
     y = (rng.random((n, p)) < special.expit(lin)).astype(float)
     return pd.DataFrame(y, columns=[f"i{k}" for k in range(p)]), y
 
 
+def _factor_loglik_gh(y: np.ndarray, tau: np.ndarray, lam: np.ndarray, points: int) -> float:
+    """1-class binary factor model, sum_i log E_z prod_p F(lam_p . z - tau_p)^y (1 - F)^(1 - y), z ~ N(0, I),
+    on a numpy tensor Gauss-Hermite grid of ``points`` per dimension."""
+    x, w = np.polynomial.hermite_e.hermegauss(points)
+    w = w / w.sum()
+    m = lam.shape[1]
+    nodes = np.array(list(itertools.product(x, repeat=m)))
+    log_w = np.log(np.prod(np.array(list(itertools.product(w, repeat=m))), axis=1))
+    lin = nodes @ lam.T - tau  # (Q, P)
+    ll = y @ special.log_expit(lin).T + (1 - y) @ special.log_expit(-lin).T  # (n, Q)
+    return float(special.logsumexp(ll + log_w, axis=1).sum())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("n_factors", [2, 3])
-def test_multidimensional_factor_model_certificate_agrees_with_brute_force(n_factors):
-    """1-class factor models with 2 and 3 factors (adaptive nodes per row): the certificate is within
-    its tolerance and the value equals a numpy tensor grid at the estimates."""
-    df, y = _binary_factor_data(20 + n_factors, 300, 5, n_factors)
+@pytest.mark.parametrize("n_factors,rule,points", [(2, "adaptive", 40), (3, "gauss-hermite", 30)])
+def test_multidimensional_factor_model_certificate_agrees_with_brute_force(n_factors, rule, points):
+    """1-class factor models with 2 factors (adaptive nodes per row by default; 300 x 8) and 3 (fixed
+    Gauss-Hermite by default; 500 x 15): the certificate is within its tolerance and the value equals
+    a numpy tensor Gauss-Hermite grid at the estimates, to 1e-4 or the certificate's own figure."""
+    if n_factors == 2:
+        df, y = _binary_factor_data(22, 300, 2)
+    else:
+        df, y = _binary_factor_data(23, 500, 3, per=5, low=0.8, high=1.2)
     items = list(df.columns)
     result = _quiet_fit(mm.fma(df, items, 1, n_factors=n_factors), starts=(0, 0), se=None)
+    assert result.integration_settings["integration"] == rule
     v = _estimates(result)
-    names = ["f"] if n_factors == 1 else [f"f{a + 1}" for a in range(n_factors)]
-    lam = np.array([[[v.get(f"{f} BY {it}", 0.0) for f in names] for it in items]])
-    exact = ref_fma.fma_loglik(y, np.array([[v[f"{it}$1|c#1"] for it in items]]), lam, np.zeros(1),
-                               points={2: 121, 3: 41}[n_factors])
-    assert result.integration_error < 1e-3
-    assert result.loglik == pytest.approx(exact, abs=1e-3 if n_factors == 3 else TOL)
+    names = [f"f{a + 1}" for a in range(n_factors)]
+    lam = np.array([[v.get(f"{f} BY {it}", 0.0) for f in names] for it in items])
+    exact = _factor_loglik_gh(y, np.array([v[f"{it}$1|c#1"] for it in items]), lam, points)
+    assert result.certificate.ok and result.certificate.reported == "finer"
+    assert result.loglik == pytest.approx(exact, abs=max(TOL, result.integration_error))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("membership,k", [("logistic-normal", 2), ("restricted", 3)])
 def test_gom_memberships_certificate_agrees_with_brute_force(gom_data, membership, k):
-    """GoM data (300 x 6): the trapezoid default is certified and equals numpy grids at the estimates."""
-    frame, y, _ = gom_data
+    """GoM data (the 2-class logistic-normal 300 x 6 of ``conftest.gom_data``; 400 x 8 from a 3-class
+    restricted GoM): the trapezoid default is certified and equals numpy grids at the estimates."""
+    if membership == "logistic-normal":
+        frame, y, _ = gom_data
+    else:
+        rng = np.random.default_rng(12)
+        tau = np.vstack([np.linspace(-2.0, 0.0, 8), np.linspace(-0.5, 1.5, 8), np.linspace(1.0, 3.0, 8)])
+        y = ref_gom.simulate_gom(rng, 400, tau, "restricted", intercepts=np.array([-0.5, 0.3]),
+                                 loadings=np.array([1.5, 0.8]))
+        frame = pd.DataFrame(y, columns=[f"u{i}" for i in range(8)])
     items = list(frame.columns)
     result = _quiet_fit(mm.gom(frame, items, k, membership=membership), starts=(4, 2), seed=2, se=None)
     v = _estimates(result)
@@ -341,7 +371,7 @@ def test_gom_memberships_certificate_agrees_with_brute_force(gom_data, membershi
         exact = ref_gom.loglik_logistic_normal(f, np.array([v["[c#1]"]]), np.array([[v["var(c#1)"]]]), points=150)
     else:
         exact = ref_gom.loglik_restricted(f, np.array([v[f"[c#{c + 1}]"] for c in range(k - 1)]),
-                                          np.array([v[f"eta BY c#{c + 1}"] for c in range(k - 1)]), points=400)
+                                          np.array([v[f"eta BY c#{c + 1}"] for c in range(k - 1)]), points=150)
     if result.boundary is None:
         assert result.integration_error < 1e-3
         assert result.loglik == pytest.approx(exact, abs=TOL)

@@ -43,7 +43,11 @@ class IntegrationCertificate:
     ``error`` is their absolute difference (for Laplace: the approximation's difference to
     adaptive quadrature), ``tolerance`` the fit's ``integration_tol``; ``refinements`` counts the
     automatic refinements that led to ``rule``; ``mc_standard_error`` is the Monte Carlo
-    standard error of ``loglik`` (quasi Monte Carlo only).
+    standard error of ``loglik`` (quasi Monte Carlo only). Once the two agree within the
+    tolerance the result reports the finer value as its log-likelihood (``reported ==
+    "finer"``; posterior probabilities and standard errors stay with the fit's rule): ``error``
+    then bounds the error of the coarser rule, and the reported value's is smaller still (the
+    rules converge).
     """
 
     rule: str
@@ -54,6 +58,7 @@ class IntegrationCertificate:
     refinements: int = 0
     approximation: bool = False
     mc_standard_error: float | None = None
+    reported: str = "rule"  # which value the result reports: "rule" or "finer" (once within the tolerance)
 
     @property
     def error(self) -> float:
@@ -68,7 +73,11 @@ class IntegrationCertificate:
     def line(self) -> str:
         """One line for the summary."""
         what = "Laplace approximation error" if self.approximation else "Integration error"
-        text = f"{what} {self.error:.2g} (against {self.finer_rule}; tolerance {self.tolerance:g})"
+        if self.reported == "finer":
+            text = f"{what} {self.error:.2g} ({self.finer_rule}, reported, against {self.rule}; " \
+                   f"tolerance {self.tolerance:g})"
+        else:
+            text = f"{what} {self.error:.2g} (against {self.finer_rule}; tolerance {self.tolerance:g})"
         if self.mc_standard_error is not None:
             text += f"; Monte Carlo standard error {self.mc_standard_error:.2g}"
         if self.refinements:
@@ -100,8 +109,9 @@ def finer_settings(settings: IntegrationSettings, structure) -> IntegrationSetti
                                                                     dim)
         out = dataclasses.replace(out, cluster_method=method, cluster_points=points)
     if settings.unit_method is not None:
+        per_row = settings.unit_method == "adaptive" and not structure.is_two_level
         out = dataclasses.replace(out, unit_points=finer_points(settings.unit_method, settings.unit_points,
-                                                                structure.unit_dim))
+                                                                structure.unit_dim, per_row))
     return out
 
 

@@ -122,12 +122,12 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
                           "standard errors", stacklevel=3)
 
     result = MLResult(
-        structure=structure, theta=theta, phi=phi, loglik=loglik if limit is None else limit.loglik_limit,
+        structure=structure, theta=theta, phi=phi, loglik=_reported_loglik(loglik, cert, limit),
         n_obs=model.data.n_obs, cov_phi=cov_phi,
         se_method=se, posterior=posterior, prior=class_prior, index=model.data.index,
         input_index=model.data.input_index, starts=outcome, at_bound=at_bound, singular_parameters=singular,
         category_maps=model.data.category_maps, dropped=model.data.dropped, reordered=reordered, method=method,
-        lca=next((n.result for n in nestings if structure.is_gom and n.kind == "limit"), None),
+        lca=next((n.result for n in nestings if structure.is_gom and n.kind in ("limit", "start")), None),
         nested={n.label: n.result for n in nestings}, certificate=cert, boundary=limit,
         model=model, integration_settings=settings.as_options(structure.is_two_level),
         clusters=(dataclasses.replace(clusters, labels=model.data.cluster_labels)
@@ -142,6 +142,16 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         if msg.startswith("ICC of the random class-logit intercept"):
             warnings.warn(msg, stacklevel=3)
     return result
+
+
+def _reported_loglik(loglik: float, cert, limit) -> float:
+    """The log-likelihood a result reports: a boundary solution's limit, else the certificate's finer
+    value once it agrees with the fit's rule, else the fit's own."""
+    if limit is not None:
+        return float(limit.loglik_limit)
+    if cert is not None and cert.reported == "finer":
+        return float(cert.loglik_finer)
+    return float(loglik)
 
 
 def class_probabilities(compiled, theta):
@@ -168,29 +178,29 @@ def _final_solutions(outcome, best) -> list[list]:
     return out
 
 
-def _refit(compiled, solutions, bounds, max_iter, n_obs, partial_iterations: int = 20) -> list:
-    """(log-likelihood, theta, count) of ``solutions`` re-optimized under a refined rule, best first: each
-    gets ``partial_iterations`` optimizer iterations (as the random starts' initial stage), then the
-    best is run to convergence (the others keep their partial values)."""
-    def run(theta, iterations, refine):
-        try:
-            res = maximize(compiled, theta, bounds, iterations, n_obs, refine=refine)
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
-            return None
-        return (-res.fun * n_obs, res.x) if np.all(np.isfinite(res.x)) and np.isfinite(res.fun) else None
-
-    partial = []
+def _refit(compiled, solutions, bounds, max_iter, n_obs) -> list:
+    """(log-likelihood, theta, count) of ``solutions`` under a refined rule, best first: each is
+    evaluated once under it (adaptive nodes placed there), and the best is run to convergence; a
+    coarse rule's error can rank the solutions differently from the finer rule."""
+    scored = []
     for start, count in solutions:
-        out = run(start, partial_iterations, False) if len(solutions) > 1 else (0.0, start)
-        if out is not None:
-            partial.append((*out, count))
-    partial.sort(key=lambda t: -t[0])
-    if not partial:
+        try:
+            compiled.adapt(start)
+            value = compiled.loglik(start)
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
+            continue
+        if np.isfinite(value):
+            scored.append((float(value), start, count))
+    scored.sort(key=lambda t: -t[0])
+    if not scored:
         return []
-    best = run(partial[0][1], max_iter, True)
-    if best is not None:
-        partial[0] = (*best, partial[0][2])
-    return sorted(partial, key=lambda t: -t[0])
+    try:
+        res = maximize(compiled, scored[0][1], bounds, max_iter, n_obs, refine=True)
+        if np.all(np.isfinite(res.x)) and np.isfinite(res.fun) and -res.fun * n_obs >= scored[0][0] - 1e-9:
+            scored[0] = (-res.fun * n_obs, res.x, scored[0][2])
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
+        pass
+    return sorted(scored, key=lambda t: -t[0])
 
 
 def _certified(model, objective, settings, theta, tolerance, prior, max_iter, backend, outcome, toward_limit):
@@ -223,6 +233,11 @@ def _certified(model, objective, settings, theta, tolerance, prior, max_iter, ba
             outcome.n_replicated = sum(count for value, _, count in refitted if abs(value - best) <= 1e-3)
         objective.adapt(theta)
         cert = certificate.certify(model, objective, settings, theta, objective.loglik(theta), tolerance, rounds)
+    if limit is None and cert.ok and certificate.refinable(settings):
+        # the finer rule's value is the more accurate one: it is the log-likelihood reported; the
+        # difference to the fit's rule bounds its error (posterior probabilities and standard errors,
+        # which need no such accuracy, stay with the fit's rule: no second set of derivatives)
+        cert = dataclasses.replace(cert, reported="finer")
     model.compile(backend=backend, settings=settings)  # ``compile()`` without arguments: this fit's objective
     return objective, settings, theta, cert, limit
 

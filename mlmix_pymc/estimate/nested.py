@@ -35,13 +35,13 @@ GUESSING_LOGIT = -15.0  # the 3PL's guessing logits at their bound: g = 3e-7, th
 @dataclasses.dataclass
 class Nested:
     """A model nested in another: ``label`` (e.g. "the 2-class LCA"), its ``model``, the ``kind``
-    ("interior" or "limit"), ``running_off`` (the larger model's parameters that run to a bound
+    ("interior", "limit", or "start" for a related model that is only a start), ``running_off`` (the larger model's parameters that run to a bound
     in a limit nesting) and ``embed`` (nested result -> the larger model's ``theta``). ``result``
     is filled in by ``fit_nested``."""
 
     label: str
     model: object
-    kind: str
+    kind: str  # "interior", "limit" or "start" (not nested: a start only)
     running_off: tuple[str, ...]
     embed: Callable
     result: object = None
@@ -78,20 +78,23 @@ def _values(result) -> dict:
 
 # ---------------------------------------------------------------- the nestings
 def _gom_nesting(model) -> list[Nested]:
-    """GoM -> the LCA (FMA-GoM -> the FMA): the membership's limit (``gom_start.py``)."""
+    """GoM -> the LCA (FMA-GoM -> the FMA): the membership's limit (``gom_start.py``). The restricted
+    GoM with K > 2 (eq 35) does not nest the LCA in its interior (section 7), but reaches it in the
+    limit too: with loadings and intercepts s (l_k, b_k), s -> infinity, g becomes the indicator of
+    argmax_k (b_k + l_k eta), every class owning an interval of eta of any probability."""
     from .gom_start import lca_start, nested_lca
 
     memb = model.structure.membership
-    if memb.kind == "fixed" or (memb.kind == "restricted" and memb.n_classes > 2):
-        return []  # the 3PL's items (below); the restricted GoM with K > 2 does not nest the LCA (section 7)
+    if memb.kind == "fixed":
+        return []  # the 3PL's items (below)
     layout = model.structure.layout
+    label = f"the {memb.n_classes}-class {'FMA' if model.spec.factors else 'LCA'}"
+    nested = nested_lca(model)
     if memb.kind == "dirichlet":
         running = tuple(layout.names[k] for k in memb.alpha)
     else:
         running = tuple(layout.names[k] for k in np.unique(memb.random[memb.random >= 0])
                         if not layout.fixed_mask[k] and layout.names[k].startswith(("var(", "eta BY")))
-    nested = nested_lca(model)
-    label = f"the {memb.n_classes}-class {'FMA' if model.spec.factors else 'LCA'}"
     return [Nested(label, nested, "limit", running, lambda res: lca_start(model, res))]
 
 
@@ -181,7 +184,7 @@ def nested_models(model) -> list[Nested]:
     if structure.is_gom:  # the LCA start always (section 7's advice); no floor under user constraints
         out = _gom_nesting(model)
         for nest in out:
-            nest.floor = not constrained
+            nest.floor = nest.floor and not constrained
         return out
     if constrained or spec.known_class is not None or spec.weights is not None:
         return []  # constraints name the model's own parameters; known classes and weights: fit as given
