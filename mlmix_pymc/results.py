@@ -102,7 +102,7 @@ class MLResult:
 
     @property
     def integration_error(self) -> float | None:
-        """|log-likelihood with a finer rule - the reported one| at the estimates (``result.certificate``;
+        """Absolute difference between the log-likelihood under a finer rule and the reported one, at the estimates (``result.certificate``;
         for Laplace its difference to adaptive quadrature); None for a likelihood without integrals."""
         return None if self.certificate is None else self.certificate.error
 
