@@ -107,23 +107,30 @@ def _running_off(structure, phi: np.ndarray, names: tuple[str, ...], near: bool 
     return min(values) >= (NEAR["variance"] if near else FAR_VARIANCE)
 
 
-def boundary_solution(structure, phi: np.ndarray, loglik: float, nestings, tolerance: float,
+def boundary_solution(structure, theta: np.ndarray, loglik: float, nestings, tolerance: float,
                       running_off_only: bool = False, near: bool = False):
-    """The boundary solution of a fit at ``phi`` with log-likelihood ``loglik``, or None.
+    """The boundary solution of a fit at ``theta`` with log-likelihood ``loglik``, or None.
 
     A limit nesting whose fitted log-likelihood equals ``loglik`` within ``tolerance`` or exceeds
     it while the running-off parameters are far toward the limit, or (unless ``running_off_only``:
     before the fit's own value is certified) exceeds it by more than ``tolerance`` wherever the
     optimizer stopped (short of the supremum), makes the fit that boundary solution. ``near``: the
-    parameters need only be on their way (``NEAR``; after a failed certificate).
+    parameters need only be on their way (``NEAR``; after a failed certificate). Running-off
+    parameters held at their optimizer bound (a variance at 1e8, concentrations at 1e-3) are the
+    limit whatever the rule's value there: their integrand is a step that no rule integrates (a
+    trapezoid rule put Model 6 with var(c#1) = 1e8 0.41 above the Model 5 it tends to).
     """
+    layout = structure.layout
+    phi = layout.natural(theta)
+    pinned = set(at_bound_names(layout, phi, theta))
     best = None
     for nest in nestings:
         if nest.kind != "limit" or nest.result is None:
             continue
         limit = float(nest.result.loglik)
         far = _running_off(structure, phi, nest.running_off, near)
-        if (far and limit >= loglik - tolerance) or (not running_off_only and limit > loglik + tolerance):
+        at_limit = bool(nest.running_off) and pinned.issuperset(nest.running_off)
+        if at_limit or (far and limit >= loglik - tolerance) or (not running_off_only and limit > loglik + tolerance):
             if best is None or limit > best.loglik_limit:
                 best = BoundarySolution(nest.running_off, nest.label, float(loglik), limit)
     return best

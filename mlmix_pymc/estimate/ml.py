@@ -69,11 +69,11 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     tolerance = integration_tol if integration_tol is not None else certificate.DEFAULT_TOLERANCE
     # a fit running off toward a nested model's limit is that boundary solution (``boundary.py``):
     # no rule certifies an integral whose integrand becomes a step, and none is needed for the limit
-    limit = boundary_solution(structure, layout.natural(theta), loglik, floor, tolerance, running_off_only=True)
+    limit = boundary_solution(structure, theta, loglik, floor, tolerance, running_off_only=True)
     cert = None
     if limit is None and integration_tol is not None and certificate.integrates(settings) and not outcome.interrupted:
         def toward_limit(th, value):  # a failed certificate on the way to a nested model's limit: that limit
-            return boundary_solution(structure, layout.natural(th), value, floor, tolerance, True, near=True)
+            return boundary_solution(structure, th, value, floor, tolerance, True, near=True)
 
         with threadpool_limits(limits=1, user_api="blas"):
             objective, settings, theta, cert, limit = _certified(model, objective, settings, theta, integration_tol,
@@ -81,7 +81,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
         compiled = objective if prior is None else PosteriorObjective(objective, prior)
         loglik = cert.loglik
         if limit is None:
-            limit = boundary_solution(structure, layout.natural(theta), loglik, floor, tolerance + cert.error)
+            limit = boundary_solution(structure, theta, loglik, floor, tolerance + cert.error)
     if limit is not None:  # the log-likelihood reported is the nested model's: so is its certificate
         cert = next(n.result.certificate for n in floor if n.label == limit.reduces_to)
     for msg in _start_warnings(outcome):
@@ -218,7 +218,9 @@ def _certified(model, objective, settings, theta, tolerance, prior, max_iter, ba
     cert = certificate.certify(model, objective, settings, theta, objective.loglik(theta), tolerance)
     rounds, limit = 0, None
     while not cert.ok and certificate.refinable(settings) and rounds < certificate.MAX_REFINEMENTS:
-        limit = toward_limit(theta, max(cert.loglik, cert.loglik_finer))
+        # the fit's value is known only within [finer, coarse]: a nested limit inside that band,
+        # with the parameters on their way to it, is the supremum as far as any rule can tell
+        limit = toward_limit(theta, min(cert.loglik, cert.loglik_finer))
         if limit is not None:
             break
         rounds += 1
