@@ -248,7 +248,11 @@ def run_gom_case(case, args, repeats, notes):
     iters, failed = _final_stage(res)
 
     ms, calls = eval_ms(compiled, model.theta_from_values({}), args.n_eval, args.eval_seconds)
-    rule = model.unit_rule_key()
+    if hasattr(model, "integration_settings"):  # the resolved default rule (integration_settings.py)
+        settings = model.integration_settings()
+        rule = None if settings.unit_method is None else (settings.unit_method, settings.unit_points)
+    else:  # a --baseline checkout from before integration_settings
+        rule = model.unit_rule_key()
     rule_text = "exact (polynomial moments)" if rule is None else f"{rule[0]}, {rule[1]} points"
     notes.append(f"{case}: one loglik+gradient evaluation ({rule_text}, median of {calls}): {ms:.3f} ms")
     notes.append(f"{case}: loglik of the generating parameters ({rule_text}): "

@@ -161,7 +161,7 @@ class Model:
         return layout.theta_from_natural(phi)
 
     # ------------------------------------------------------------ estimation
-    def fit(self, method: str = "ml", starts=(20, 5), seed: int | None = None, se: str | None = "observed",
+    def fit(self, method: str = "ml", starts=None, seed: int | None = None, se: str | None = "observed",
             start_values=None, st_iterations: int = 10, max_iter: int = 5000, reorder: bool = True,
             integration: str | None = None, points: int | None = None, factor_points: int | None = None,
             priors=None, progress=None, verbose=None, backend: str = "c", integration_tol: float | None = 1e-3):
@@ -177,6 +177,8 @@ class Model:
         starts : ``(n_initial, n_final)`` as Mplus STARTS: ``n_initial`` random starts get
             ``st_iterations`` optimizer iterations, the best ``n_final`` are run to
             convergence. ``(0, 0)`` uses only ``start_values`` (or a deterministic start).
+            None (the default), as Mplus: ``(20, 5)`` for a mixture, ``(0, 0)`` for a model
+            without latent classes (a GLMM, IRT, a 1-class factor model).
         seed : random seed of the starts (reproducible results).
         se : ``"observed"`` (inverse observed information, exact Hessian), ``"mlr"``
             (robust sandwich from per-row scores), or ``None``.
@@ -190,11 +192,13 @@ class Model:
             re-adapted during the fit; falls back to non-adaptive with a warning if it fails),
             ``"gauss-hermite"``, ``"trapezoid"`` (the Mplus default), ``"qmc"`` (Sobol points, for 5
             or more dimensions) or, for cluster random effects only, ``"laplace"``. None: adaptive
-            for cluster random effects and for the factors of single-level models, the trapezoid
-            rule for grade-of-membership models. A name outside this list is an error.
+            for cluster random effects of indicators, the trapezoid rule for random class-logit
+            intercepts and grade-of-membership models, fixed Gauss-Hermite for the factors of
+            single-level models (the certificate refines any of them where needed). A name outside
+            this list is an error.
         points : integration points per dimension (``qmc``: points in total). Defaults: adaptive
-            11 / 7 / 5 / 3 per dimension for 1 / 2 / 3 / more cluster random effects; adaptive 21 /
-            11 for 1 / 2 factors of a single-level model (fixed Gauss-Hermite 11 for 3); trapezoid 41 / 31 / 15 for
+            11 / 7 / 5 / 3 per dimension for 1 / 2 / 3 / more cluster random effects; Gauss-Hermite
+            41 / 21 / 11 for 1 / 2 / 3 factors of a single-level model; trapezoid 41 / 31 / 15 for
             grade-of-membership models (QMC beyond 3 dimensions).
         factor_points : points per dimension of the within-level factors' fixed Gauss-Hermite
             rule in two-level models (default 41 / 21 / 11).

@@ -379,6 +379,9 @@ class MLResult:
 
     def _starts_line(self) -> str:
         rec = self.starts.records
+        if len(rec) == 1:  # starts=(0, 0): the default of a model without latent classes
+            return (f"Starts: one (the deterministic start or start_values, no random starts); status "
+                    f"{rec[0].status}")
         return (f"Random starts: {len(rec)} initial, best loglikelihood reached by {self.n_replicated} "
                 f"completed start(s); {sum(r.status == 'failed' for r in rec)} failed")
 

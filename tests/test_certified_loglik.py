@@ -65,7 +65,8 @@ def _lca_data(seed: int, n: int = 150, p: int = 5) -> tuple[pd.DataFrame, np.nda
 @pytest.mark.slow
 def test_rasch_default_is_certified_against_a_fine_grid():
     """316 x 24 Rasch items with ability variance 1.92 (VerbAgg's shape): the fixed 41-point rule
-    was 4e-3 off; the default (adaptive) fit equals a 201-point numpy grid to 1e-4."""
+    was 4e-3 off; the default fit (that rule, certified: refined or its finer value reported) equals
+    a 401-point numpy grid to 1e-4."""
     rng = np.random.default_rng(1)
     n, p = 316, 24
     y = (rng.random((n, p)) < special.expit(rng.normal(0, np.sqrt(1.92), (n, 1)) - rng.normal(0.3, 1, p))).astype(float)
@@ -330,10 +331,10 @@ def _factor_loglik_gh(y: np.ndarray, tau: np.ndarray, lam: np.ndarray, points: i
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_factors,rule,points", [(2, "adaptive", 40), (3, "gauss-hermite", 30)])
+@pytest.mark.parametrize("n_factors,rule,points", [(2, "gauss-hermite", 40), (3, "gauss-hermite", 30)])
 def test_multidimensional_factor_model_certificate_agrees_with_brute_force(n_factors, rule, points):
-    """1-class factor models with 2 factors (adaptive nodes per row by default; 300 x 8) and 3 (fixed
-    Gauss-Hermite by default; 500 x 15): the certificate is within its tolerance and the value equals
+    """1-class factor models with 2 factors (300 x 8) and 3 (500 x 15), fixed Gauss-Hermite by
+    default: the certificate is within its tolerance and the value equals
     a numpy tensor Gauss-Hermite grid at the estimates, to 1e-4 or the certificate's own figure."""
     if n_factors == 2:
         df, y = _binary_factor_data(22, 300, 2)

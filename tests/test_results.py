@@ -175,3 +175,19 @@ def test_user_start_values_are_used():
         model.fit(start_values={"u9$1|c#1": 0.0})
     res = model.fit(starts=(0, 0), start_values={"u1$1|c#1": 0.3}, se=None)
     assert res.converged
+
+
+def test_default_starts_follow_mplus():
+    """As Mplus: no random starts for a model without latent classes (TYPE without MIXTURE), one
+    deterministic start; (20, 5) random starts for a mixture. From its one start the LSAT 2PL
+    reaches the published marginal ML (ltm's Bock-Aitkin fit of LSAT: log-likelihood -2466.653)."""
+    from mlmix_pymc.datasets import load_lsat
+
+    df = load_lsat()
+    twopl = mm.irt(df, LSAT_ITEMS, model="2pl").fit(se=None)
+    assert len(twopl.starts.records) == 1 and twopl.starts.records[0].status == "completed"
+    assert twopl.loglik == pytest.approx(-2466.653, abs=2e-3)
+    assert "Starts: one" in twopl.summary()
+    lca = mm.lca(df, LSAT_ITEMS, 2).fit(se=None, seed=1)
+    assert len(lca.starts.records) == 20
+    assert mm.irt(df, LSAT_ITEMS, model="2pl").fit(starts=(4, 1), se=None, seed=1).starts.records.__len__() == 4

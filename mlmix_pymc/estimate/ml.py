@@ -14,13 +14,13 @@ from ..results import MLResult
 from . import certificate, checks
 from .boundary import at_bound_names, bound_message, boundary_solution, interior_shortfalls, zero_variances
 from .nested import fit_nested, nested_models
-from .optimize import _check_starts, maximize, run_starts
+from .optimize import _check_starts, default_starts, maximize, run_starts
 from .posterior_mode import PosteriorObjective
 from .relabel import class_permutations, permute_classes, reorderable
 from .stderr import SE_METHODS, covariance
 
 
-def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, st_iterations=10,
+def fit_ml(model, starts=None, seed=None, se="observed", start_values=None, st_iterations=10,
            max_iter=5000, reorder=True, integration=None, points=None, factor_points=None, prior=None,
            method="ml", progress=None, backend="c", integration_tol=certificate.DEFAULT_TOLERANCE,
            nested=True) -> MLResult:
@@ -33,6 +33,7 @@ def fit_ml(model, starts=(20, 5), seed=None, se="observed", start_values=None, s
     certificate). ``nested``: fit the models nested in this one as starts and as the floor of its
     log-likelihood (``nested.py``, ``boundary.py``; with random starts only).
     """
+    starts = default_starts(model.spec) if starts is None else starts  # Mplus's defaults
     se = "none" if se is None else se
     if se not in SE_METHODS:
         raise SpecificationError(f"se={se!r} is not one of {SE_METHODS + (None,)}")

@@ -244,6 +244,19 @@ def _theta_of(structure, phi):
     return clip_to_bounds(structure, structure.layout.theta_from_natural(phi))
 
 
+MIXTURE_STARTS = (20, 5)  # Mplus's STARTS default under TYPE = MIXTURE
+
+
+def default_starts(spec) -> tuple[int, int]:
+    """``fit``'s ``starts`` when none are given, as Mplus: ``(20, 5)`` random starts for a mixture
+    (a class variable with 2 or more classes, GoM included); ``(0, 0)``, the one deterministic
+    start, for a model without latent classes (a GLMM, IRT, a 1-class factor model), whose
+    likelihood has no label switching and no class-splitting local optima."""
+    if any(cv.n_classes > 1 for cv in spec.class_variables):
+        return MIXTURE_STARTS
+    return (0, 0)
+
+
 def _check_starts(starts):
     """``(n_initial, n_final)`` as two integers (numpy integers too); one integer n means (n, max(1, n // 4))."""
     if isinstance(starts, numbers.Integral) and not isinstance(starts, bool):
