@@ -21,7 +21,7 @@ demo: setup            ## fit the embedded LSAT example and print the Mplus-styl
 	$(VENV)/bin/mlmix demo
 
 test: setup            ## the whole test suite (slow statistical checks included), as CI runs it
-	$(PY) -m pytest -q -ra -n auto --dist loadfile
+	$(PY) -m pytest -q -ra -n auto --dist loadfile --durations=25
 
 test-fast: setup       ## skip the tests marked slow
 	$(PY) -m pytest -q -m "not slow"
