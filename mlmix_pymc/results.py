@@ -416,7 +416,7 @@ class MLResult:
     def summary(self) -> str:
         """Plain-text report in the spirit of Mplus output."""
         lines = ["MLMIX_PYMC RESULTS", "", "MODEL FIT INFORMATION", ""]
-        lines += [f"{label}{value:>{49 - len(label)}s}" for label, value in self.fit_information()]
+        lines += [_fit_line(label, value) for label, value in self.fit_information()]
         lines.append("")
         lines.append(self._starts_line())
         for msg in self.messages():
@@ -593,3 +593,9 @@ def _to_input_rows(table: pd.DataFrame, input_index: pd.Index, kept) -> pd.DataF
     out.iloc[np.flatnonzero(kept)] = table.to_numpy()
     out.index = input_index
     return out
+
+
+def _fit_line(label: str, value: str, width: int = 49) -> str:
+    """A fit-information line: the value right-aligned to ``width``, at least two spaces after the label
+    (a long value, such as an integration rule, just follows them)."""
+    return f"{label}{value:>{width - len(label)}s}" if len(label) + len(value) + 2 <= width else f"{label}  {value}"
