@@ -102,8 +102,9 @@ class MLResult:
 
     @property
     def integration_error(self) -> float | None:
-        """Absolute difference between the log-likelihood under a finer rule and the reported one, at the estimates (``result.certificate``;
-        for Laplace its difference to adaptive quadrature); None for a likelihood without integrals."""
+        """Absolute difference between the log-likelihood under a finer rule and the reported one, at
+        the estimates (``result.certificate``; for Laplace its difference to adaptive quadrature);
+        None for a likelihood without integrals."""
         return None if self.certificate is None else self.certificate.error
 
     @property

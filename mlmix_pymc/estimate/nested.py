@@ -28,6 +28,8 @@ from typing import Callable
 import numpy as np
 from scipy import special, stats
 
+from .optimize import has_latent_classes
+
 LIMIT_VARIANCE = 25.0  # membership / class-logit variance of a limit-type start (sd 5)
 GUESSING_LOGIT = -15.0  # the 3PL's guessing logits at their bound: g = 3e-7, the 2PL
 
@@ -214,7 +216,7 @@ def fit_nested(nestings: list[Nested], starts, seed, progress=None) -> list[Nest
 
     done = []
     for nest in nestings:
-        one_class = all(cv.n_classes == 1 for cv in nest.model.spec.class_variables)
+        one_class = not has_latent_classes(nest.model.spec)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

@@ -252,9 +252,12 @@ def default_starts(spec) -> tuple[int, int]:
     (a class variable with 2 or more classes, GoM included); ``(0, 0)``, the one deterministic
     start, for a model without latent classes (a GLMM, IRT, a 1-class factor model), whose
     likelihood has no label switching and no class-splitting local optima."""
-    if any(cv.n_classes > 1 for cv in spec.class_variables):
-        return MIXTURE_STARTS
-    return (0, 0)
+    return MIXTURE_STARTS if has_latent_classes(spec) else (0, 0)
+
+
+def has_latent_classes(spec) -> bool:
+    """True when some class variable of ``spec`` has 2 or more classes (a mixture)."""
+    return any(cv.n_classes > 1 for cv in spec.class_variables)
 
 
 def _check_starts(starts):
