@@ -32,8 +32,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import SpecificationError
+from .families import REGISTRY, family_of
 
-FAMILIES = ("binary", "ordinal", "normal", "poisson", "nominal")  # families/__init__.py REGISTRY
+FAMILIES = tuple(REGISTRY)  # the indicator families' names, from the registry (families/__init__.py)
 LINKS = ("logit", "probit")
 LEVELS = ("within", "between", "item")
 MEMBERSHIPS = ("logistic-normal", "restricted", "dirichlet", "fixed")
@@ -406,8 +407,6 @@ class ModelSpec:
 
     def _check_factors(self, by_name) -> None:
         """Within-level factors: known indicators of one class variable, families with a linear predictor."""
-        from .families import family_of
-
         items = {ind.name: ind for ind in self.indicators}
         entering = {it for eff in self.random_effects for it in eff.indicators}
         for ind in self.indicators:

@@ -8,9 +8,10 @@ from .categorical import CATEGORICAL, category_log_probs, inverse_link, log_cdf
 from .nominal import NOMINAL
 from .normal import NORMAL
 from .poisson import POISSON
+from .negative_binomial import NEGATIVE_BINOMIAL
 
 REGISTRY: dict[str, Family] = {}
-for _family in (CATEGORICAL, NORMAL, POISSON, NOMINAL):
+for _family in (CATEGORICAL, NORMAL, POISSON, NOMINAL, NEGATIVE_BINOMIAL):
     for _name in _family.names:
         REGISTRY[_name] = _family
 

@@ -49,6 +49,24 @@ class Family:
     # thresholds move by -delta (P(y <= m) = F(tau - eta)), means and log rates by +delta
     intercept_role: str | None = None
     intercept_sign = 1.0
+    # how Mplus declares the family in VARIABLE: the keyword (None: continuous, no list) and the
+    # option after the item's name ("(nb)" of COUNT = y (nb)); read and written by ``mplus/``
+    mplus_keyword: str | None = None
+    mplus_option: str | None = None
+
+    # ------------------------------------------------------------ data
+    def bind(self, values: np.ndarray) -> "Family":
+        """The family as one measurement group uses it, given the group's item values (n, P).
+
+        Families whose statistics need constants of the data (the largest count of a negative
+        binomial item, the censoring points of a censored item) return a configured copy;
+        the others return themselves. ``signature`` must then name those constants.
+        """
+        return self
+
+    def signature(self) -> tuple:
+        """What the symbolic graph depends on (the family and any constants ``bind`` fixed)."""
+        return (self.name,)
 
     # ------------------------------------------------------------ layout
     def add_blocks(self, layout, key: str, cv_name: str, n_classes: int, items, n_categories: int,

@@ -56,7 +56,7 @@ class MeasurementGroup:
 
     def signature(self) -> tuple:
         """What the symbolic graph depends on (not the data values)."""
-        return (self.class_var, self.family.name, self.link, self.n_categories, self.items,
+        return (self.class_var, self.family.signature(), self.link, self.n_categories, self.items,
                 tuple(sorted(self.params.items())), self.covariates, self.slope_key,
                 None if self.loadings is None else self.loadings.tobytes())
 
@@ -451,8 +451,8 @@ def _add_measurement(layout, spec, data, cv_name, k, item_elements, regression_i
         link = ind.link if family.uses_link else None
         buckets.setdefault((family.name, link, m, ind.name in loading_of) + alone, []).append(ind)
     for (fam_name, link, m, on_factor, *alone), items in buckets.items():
-        family = family_of(items[0].family)
         values = np.column_stack([data.indicators[it.name].values for it in items])
+        family = family_of(items[0].family).bind(values)
         key = f"{cv_name}:{fam_name}:{link}:{m}" + (":f" if on_factor else "") + "".join(f":{a}" for a in alone)
         params = family.add_blocks(layout, key, cv_name, k, items, m, values)
         for role, block_key in params.items():
