@@ -57,7 +57,7 @@ def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFra
                 eta_c = factors[group.class_var].values(draws, cls)  # (n, m)
                 eta = eta + np.einsum("nm,nm->n", lam[np.minimum(cls, len(lam) - 1)], eta_c)
             params = {role: draws.phi[layout.blocks[key].index][:, p][cls] for role, key in group.params.items()}
-            frame[item] = group.family.simulate(draws.rng, params, eta, group.link)
+            frame[item] = group.family.simulate(draws.rng, params, eta, group.link, item=p)
     for name, column in draws.columns.items():
         frame[name] = column
     return frame

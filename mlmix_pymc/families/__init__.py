@@ -9,9 +9,10 @@ from .nominal import NOMINAL
 from .normal import NORMAL
 from .poisson import POISSON
 from .negative_binomial import NEGATIVE_BINOMIAL
+from .censored import CENSORED_ABOVE, CENSORED_BELOW
 
 REGISTRY: dict[str, Family] = {}
-for _family in (CATEGORICAL, NORMAL, POISSON, NOMINAL, NEGATIVE_BINOMIAL):
+for _family in (CATEGORICAL, NORMAL, POISSON, NOMINAL, NEGATIVE_BINOMIAL, CENSORED_BELOW, CENSORED_ABOVE):
     for _name in _family.names:
         REGISTRY[_name] = _family
 

@@ -99,8 +99,9 @@ class Family:
         one-hot categories by default; families of numbers override with standardized values."""
         return stats.reshape(stats.shape[0], -1)
 
-    def simulate(self, rng, params: dict, eta: np.ndarray, link: str | None) -> np.ndarray:
-        """Draw one item for n rows; ``params`` role -> (n[, extra]) (the row's class), ``eta`` (n,)."""
+    def simulate(self, rng, params: dict, eta: np.ndarray, link: str | None, item: int = 0) -> np.ndarray:
+        """Draw one item for n rows; ``params`` role -> (n[, extra]) (the row's class), ``eta`` (n,);
+        ``item`` is the item's position in its group (for constants that ``bind`` fixed per item)."""
         raise NotImplementedError
 
     def probabilities(self, params: dict, link: str | None) -> np.ndarray | None:

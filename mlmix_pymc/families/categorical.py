@@ -97,7 +97,7 @@ class Categorical(Family):
         cum = np.cumsum(counts / counts.sum(axis=-1, keepdims=True), axis=-1)[..., :-1]
         return {"thresholds": inverse_link(np.clip(cum, 1e-4, 1 - 1e-4), link)}
 
-    def simulate(self, rng, params, eta, link):
+    def simulate(self, rng, params, eta, link, item=0):
         below = cdf(params["thresholds"] - eta[:, None], link)  # P(y <= m), (n, M-1)
         return (rng.uniform(size=(len(eta), 1)) > below).sum(axis=1).astype(float)
 

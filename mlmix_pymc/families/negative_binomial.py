@@ -91,7 +91,7 @@ class NegativeBinomial(Family):
         obs = stats[..., 0]
         return standardized(np.log1p(stats[..., 1]) * obs, obs, counts)
 
-    def simulate(self, rng, params, eta, link):
+    def simulate(self, rng, params, eta, link, item=0):
         mu = np.exp(params["log_rates"] + eta)
         r = 1.0 / params["dispersions"]
         return rng.negative_binomial(r, r / (r + mu)).astype(float)

@@ -49,7 +49,7 @@ class Nominal(Family):
         logp = np.log(counts / counts.sum(axis=-1, keepdims=True))
         return {"intercepts": np.clip(logp[..., :-1] - logp[..., -1:], -10, 10)}
 
-    def simulate(self, rng, params, eta, link):
+    def simulate(self, rng, params, eta, link, item=0):
         nu = params["intercepts"]
         probs = special.softmax(np.concatenate([nu, np.zeros(nu.shape[:-1] + (1,))], axis=-1), axis=-1)
         return (rng.uniform(size=(len(nu), 1)) > np.cumsum(probs, axis=-1)[:, :-1]).sum(axis=1).astype(float)

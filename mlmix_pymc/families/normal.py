@@ -70,7 +70,7 @@ class Normal(Family):
     def features(self, stats, counts):
         return standardized(stats[..., 2], stats[..., 0], counts)
 
-    def simulate(self, rng, params, eta, link):
+    def simulate(self, rng, params, eta, link, item=0):
         return params["means"] + eta + np.sqrt(params["variances"]) * rng.standard_normal(len(eta))
 
 

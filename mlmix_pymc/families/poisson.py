@@ -51,7 +51,7 @@ class Poisson(Family):
         obs = stats[..., 0]
         return standardized(np.log1p(stats[..., 1]) * obs, obs, counts)
 
-    def simulate(self, rng, params, eta, link):
+    def simulate(self, rng, params, eta, link, item=0):
         return rng.poisson(np.exp(params["log_rates"] + eta)).astype(float)
 
 
