@@ -70,6 +70,14 @@ def _corpus():
                      factors=(Factor("f", tuple(U), "class-specific"),), cluster="school",
                      random_effects=(RandomEffect("v", "intercept", tuple(U)),))
     yield "fma two-level", mm.from_spec(spec, df)
+    df["c1"], df["t1"] = df["k1"], np.maximum(df["y1"], -0.5)
+    yield "negbin + censored", mm.lca(df, ["c1", "t1", "u1"], 3,
+                                      family={"c1": "negbin", "t1": "censored-below", "u1": "binary"})
+    yield "gom logistic-normal", mm.gom(df, U, 3)
+    yield "gom restricted", mm.gom(df, U, 3, membership="restricted")
+    yield "gom dirichlet", mm.gom(df, U, 3, membership="dirichlet")
+    yield "gom covariate", mm.gom(df, U, 2, covariates=["x"])
+    yield "fma-gom", mm.gom(df, U, 2, n_factors=1, loadings="class-specific")
 
 
 CORPUS = list(_corpus())
