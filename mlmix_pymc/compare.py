@@ -44,8 +44,8 @@ def compare_ml_bayes(ml_result, idata, level: float = 0.95) -> Comparison:
     latter integrated as the ML fit was (its method and points). A posterior of another model
     (other parameters, e.g. another number of classes) is a ``SpecificationError``.
     """
-    from .estimate.bayes import phi_diagnostics, theta_draws
-    from .estimate.bayes_layout import parameter_draws
+    from .bayes.sampling import phi_diagnostics, theta_draws
+    from .bayes.layout import parameter_draws
 
     _check_same_model(ml_result, idata)
     params = ml_result.parameters

@@ -165,7 +165,7 @@ def _mean_rows(result, class_var):
 
 def _phi_draws(result, idata) -> np.ndarray:
     """(draws, n_phi) posterior draws of ``phi`` matching ``result``'s parameters (thinned evenly)."""
-    from .bayes_api import parameter_draws
+    from .bayes.api import parameter_draws
     from .compare import _check_same_model
 
     _check_same_model(result, idata)

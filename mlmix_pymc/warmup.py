@@ -14,7 +14,7 @@ the warm-up takes ~3 min once (484 modules); seven first fits of models not in i
 2.5-7.3 s after it and 17.2-27.9 s on an empty cache.
 
 The fits run in this process and leave nothing but the compile cache behind (and the
-compiled functions of these small models in ``estimate/function_cache.py``'s store).
+compiled functions of these small models in ``toolchain/function_cache.py``'s store).
 ``mlmix warmup`` runs it from the shell; ``make setup`` runs it once after installing.
 """
 
@@ -187,14 +187,14 @@ def warm_up(only: Sequence[str] | None = None, report: Callable[[str], None] | N
     Each fit uses one deterministic start; nothing is returned of the fits themselves.
     ``report`` receives one line per model (None: silent). Returns a table with, per model,
     the seconds it took, the C modules compiled for it by the parallel pre-pass
-    (``estimate/parallel_compile.py``; 0 on one core, where PyTensor compiles them itself)
+    (``toolchain/parallel_compile.py``; 0 on one core, where PyTensor compiles them itself)
     and ``error``, the message of a fit that failed (the others go on). A second call on
     the same machine compiles nothing and takes about a second per model.
     """
     from pytensor import config
 
     from .errors import MlmixError, SpecificationError
-    from .estimate.parallel_compile import modules_compiled
+    from .toolchain.parallel_compile import modules_compiled
 
     names = list(MODELS) if only is None else list(only)
     unknown = [name for name in names if name not in MODELS]

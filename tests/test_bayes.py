@@ -8,7 +8,7 @@ import pytest
 from reference_twolevel import simulate_lca, simulate_ri_logistic
 
 import mlmix_pymc as mm
-from mlmix_pymc.estimate.align import align_draws
+from mlmix_pymc.bayes.align import align_draws
 from mlmix_pymc.estimate.relabel import permute_classes
 
 ITEMS = ["item1", "item2", "item3", "item4", "item5"]

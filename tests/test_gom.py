@@ -17,7 +17,7 @@ from scipy import optimize, special
 
 import mlmix_pymc as mm
 from mlmix_pymc.errors import SpecificationError
-from mlmix_pymc.estimate.bayes import phi_diagnostics
+from mlmix_pymc.bayes.sampling import phi_diagnostics
 from mlmix_pymc.estimate.relabel import permute_classes
 
 import reference_gom as ref

@@ -5,7 +5,7 @@
 variable ``responses[row, item]`` (a ``pm.CustomDist``), two-level models as a ``pm.Potential``.
 The free vector ``theta`` gets the priors of ``priors.py`` (normals on the estimation scale, or
 Dirichlet / Beta on the probability scale: ``priors_probability.py``); the structured parameters
-(``bayes_layout.py``) and probability-scale quantities (``bayes_quantities.py``) are
+(``layout.py``) and probability-scale quantities (``quantities.py``) are
 deterministics with named dims. Cluster random effects are either
 
 * ``"integrated"``: summed out by the ML quadrature with nodes fixed in the graph
@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import SpecificationError
 from .align import align_draws as _align_phi
-from .parallel_compile import compiling_in_parallel
+from ..toolchain.parallel_compile import compiling_in_parallel
 from .priors import make_prior
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
@@ -44,8 +44,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
 
     Variables: ``theta`` (the unconstrained free vector, ``free_parameter`` coordinate = the Mplus
     names) with the priors of ``priors.py``; the structured parameters (``thresholds[item,
-    threshold, class]``, ``class_logits``, ``means``, ...; ``bayes_layout.py``) and the probability
-    scale quantities (``class_proportions``, ``item_probabilities``, ...; ``bayes_quantities.py``)
+    threshold, class]``, ``class_logits``, ``means``, ...; ``layout.py``) and the probability
+    scale quantities (``class_proportions``, ``item_probabilities``, ...; ``quantities.py``)
     as deterministics. Single-level models carry the likelihood as the observed variable
     ``responses[row, item]`` (a ``pm.CustomDist``: its logp is the ML graph's per-row
     log-likelihood, its random draws come from ``simulate.py``), so ``pm.sample_posterior_predictive``,
@@ -64,8 +64,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
     """
     import pymc as pm
 
-    from .bayes_layout import posterior_variables
-    from .bayes_quantities import derived_quantities
+    from .layout import posterior_variables
+    from .quantities import derived_quantities
     from .priors import split_probability_priors
 
     if random_effects not in RANDOM_EFFECTS:
@@ -393,7 +393,7 @@ def _mlmix_idata(model, raw, reference: np.ndarray):
         groups[name].attrs.update(post.attrs)
     idata = az.InferenceData(**groups)
     idata.attrs.update({k: v for k, v in raw.attrs.items() if isinstance(v, (str, int, float))})
-    from .bayes_layout import store_map
+    from .layout import store_map
 
     store_map(idata, model.structure, _variables(model))
     idata.attrs["n_relabelled"] = n_relabelled
@@ -401,7 +401,7 @@ def _mlmix_idata(model, raw, reference: np.ndarray):
 
 
 def _variables(model):
-    from .bayes_layout import posterior_variables
+    from .layout import posterior_variables
 
     return posterior_variables(model.structure, [ind.name for ind in model.spec.indicators],
                                list(model.structure.covariate_names), {})
@@ -412,11 +412,11 @@ _EVALUATORS: dict = {}
 
 def structured_posterior(model, theta: np.ndarray, chain=None, draw=None):
     """The posterior Dataset of ``theta`` draws (chain, draw, n_free): structured parameters
-    (``bayes_layout``) and probability-scale quantities (``bayes_quantities``), named dims."""
+    (``layout``) and probability-scale quantities (``quantities``), named dims."""
     import pytensor.tensor as pt
 
-    from .bayes_layout import posterior_variables, structured_dataset
-    from .bayes_quantities import derived_quantities, evaluator, quantity_dataset
+    from .layout import posterior_variables, structured_dataset
+    from .quantities import derived_quantities, evaluator, quantity_dataset
 
     chains, draws, _ = theta.shape
     chain = np.arange(chains) if chain is None else chain
@@ -483,7 +483,7 @@ def phi_diagnostics(idata, parameters: np.ndarray) -> tuple[np.ndarray, np.ndarr
     fixed parameters have no spread to diagnose)."""
     import arviz as az
 
-    from .bayes_layout import parameter_draws
+    from .layout import parameter_draws
 
     chosen = parameter_draws(idata).isel(parameter=parameters).to_dataset(name="phi")
     return az.rhat(chosen)["phi"].values, az.ess(chosen, method="bulk")["phi"].values
@@ -518,7 +518,7 @@ def _aligned_theta(model, theta: np.ndarray, reference: np.ndarray) -> tuple[np.
 
 
 def _aligned_memberships(structure, g, raw: np.ndarray, aligned: np.ndarray):
-    """Permute each draw's memberships g like its Dirichlet alpha (which only permutes, ``relabel.py``)."""
+    """Permute each draw's memberships g like its Dirichlet alpha (which only permutes, ``estimate/relabel.py``)."""
     import itertools
 
     alpha = structure.membership.alpha

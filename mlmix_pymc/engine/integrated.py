@@ -84,7 +84,7 @@ class IntegratedObjective:
         self.integration, self.points = integration, _check_points(points)
         self.dim = structure.between_model.dim if structure.between_model is not None else 0
         self.n_between = structure.between.n_classes if structure.between is not None else 1
-        self.backend = backend  # "c" or "jax" (``backend.py``; JAX: one compile per chunk shape)
+        self.backend = backend  # "c" or "jax" (``toolchain/backend.py``; JAX: one compile per chunk shape)
         self.functions = ClusterFunctions.for_structure(structure, unit_rule, backend)
         self.data = ClusterData(structure)
         self.n_clusters = self.data.n_clusters

@@ -89,7 +89,7 @@ def cached_function(key: tuple, build):
 
 
 def _cached_function(key: tuple, build):
-    from .._config import consistent_compiler_flags
+    from .flags import consistent_compiler_flags
     from .module_index import preload
 
     consistent_compiler_flags()  # a stored function links modules of these flags' keys (import pymc adds them again)

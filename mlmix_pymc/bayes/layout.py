@@ -69,7 +69,7 @@ def posterior_variables(structure, item_names, covariate_names, dims_used: dict 
     """The structured variables of ``structure``'s free parameters (module docstring).
 
     ``dims_used`` (dim -> coordinates) collects the dims taken, so that further variables
-    (``bayes_quantities``) can share or avoid them."""
+    (``quantities``) can share or avoid them."""
     layout = structure.layout
     rep = np.zeros(len(layout.infos), dtype=bool)
     rep[layout.representative] = True

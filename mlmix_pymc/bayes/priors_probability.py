@@ -68,7 +68,7 @@ def _dirichlet_blocks(structure, concentration: np.ndarray) -> list[ProbabilityB
             import pymc as pm
             import pytensor.tensor as pt
 
-            from .bayes import started_variable
+            from .sampling import started_variable
 
             model = pm.modelcontext(None)
             if dim not in model.coords:
@@ -112,7 +112,7 @@ def _beta_blocks(structure, a, b) -> list[ProbabilityBlock]:
         import pymc as pm
         import pytensor.tensor as pt
 
-        from .bayes import started_variable
+        from .sampling import started_variable
 
         model = pm.modelcontext(None)
         model.add_coord("binary_threshold", names)
