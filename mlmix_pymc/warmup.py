@@ -27,6 +27,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import models
+
 N_ROWS = 120  # rows of each simulated data set (compiling, not fitting, is what takes time)
 N_CLUSTERS = 20
 
@@ -50,10 +52,8 @@ def _items(data: pd.DataFrame) -> list[str]:
 
 
 def _lca(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.lca(data, _items(data), 2), {}
+    return models.lca(data, _items(data), 2), {}
 
 
 def _lca_mlr(rng):
@@ -62,16 +62,12 @@ def _lca_mlr(rng):
 
 
 def _lca_covariates(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.lca(data, _items(data), 2, covariates=["x"]), {}
+    return models.lca(data, _items(data), 2, covariates=["x"]), {}
 
 
 def _lca_families(rng):
     """One item of each family besides binary: ordinal, normal, count, nominal."""
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 2)
     shift = data["u1"].to_numpy()
     data["ord"] = np.clip(np.round(rng.normal(1 + shift, 0.7)), 0, 2).astype(np.int64)
@@ -79,56 +75,44 @@ def _lca_families(rng):
     data["y"] = rng.normal(shift, 1.0)
     data["k"] = rng.poisson(1 + 2 * shift)
     family = {"u1": "binary", "u2": "binary", "ord": "ordinal", "nom": "nominal", "y": "normal", "k": "poisson"}
-    return mm.lca(data, list(family), 2, family=family), {}
+    return models.lca(data, list(family), 2, family=family), {}
 
 
 def _two_level(integration: str, points: int, n_classes: int = 2, se: str = "observed"):
     def build(rng):
-        import mlmix_pymc as mm
-
         data = _two_class_items(rng, N_ROWS, 5, cluster_sd=1.0)
-        model = mm.lca(data, _items(data), n_classes, cluster="cluster", random_intercept=True)
+        model = models.lca(data, _items(data), n_classes, cluster="cluster", random_intercept=True)
         return model, dict(integration=integration, points=points, se=se)
     return build
 
 
 def _glmm(integration: str, points: int):
     def build(rng):
-        import mlmix_pymc as mm
-
         data = _two_class_items(rng, N_ROWS, 1, cluster_sd=1.0)
-        model = mm.regression_mixture(data, "u1", "x", 1, cluster="cluster", random=["intercept"], family="binary")
+        model = models.regression_mixture(data, "u1", "x", 1, cluster="cluster", random=["intercept"], family="binary")
         return model, dict(integration=integration, points=points)
     return build
 
 
 def _regression_mixture(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 1, cluster_sd=1.0)
     data["y"] = rng.normal(2.0 * data["u1"] + data["x"], 1.0) + rng.normal(0, 0.5, N_CLUSTERS)[data["cluster"]]
-    return mm.regression_mixture(data, "y", "x", 2, cluster="cluster", random=["intercept"]), {}
+    return models.regression_mixture(data, "y", "x", 2, cluster="cluster", random=["intercept"]), {}
 
 
 def _fma(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.fma(data, _items(data), 2), {}
+    return models.fma(data, _items(data), 2), {}
 
 
 def _irt(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.irt(data, _items(data), model="2pl"), {}
+    return models.irt(data, _items(data), model="2pl"), {}
 
 
 def _gom(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.gom(data, _items(data), 2), {}
+    return models.gom(data, _items(data), 2), {}
 
 
 def _bayes(rng):
@@ -138,11 +122,9 @@ def _bayes(rng):
 
 
 def _lta(rng):
-    import mlmix_pymc as mm
-
     first, second = _two_class_items(rng, N_ROWS, 3), _two_class_items(rng, N_ROWS, 3)
     data = pd.concat([first[_items(first)], second[_items(second)].add_prefix("t2")], axis=1)
-    return mm.lta(data, [_items(first), [f"t2{c}" for c in _items(second)]], 2), {}
+    return models.lta(data, [_items(first), [f"t2{c}" for c in _items(second)]], 2), {}
 
 
 # name -> (what it covers, builder(rng) -> (model, fit options, or {"sample": sample options}))

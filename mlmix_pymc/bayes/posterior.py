@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data import to_input_rows
 from ..estimate.ml import class_probabilities
 from ..simulate import simulate
 
@@ -205,6 +206,4 @@ def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFr
         probs = marginal_class_probs(model.structure, posterior, cv.name)
         for k in range(cv.n_classes):
             cols[f"{cv.name}={k + 1}"] = probs[:, k]
-    from ..results import _to_input_rows
-
-    return _to_input_rows(pd.DataFrame(cols, index=model.data.index), model.data.input_index, model.data.kept)
+    return to_input_rows(pd.DataFrame(cols, index=model.data.index), model.data.input_index, model.data.kept)

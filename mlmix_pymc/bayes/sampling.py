@@ -29,9 +29,10 @@ import warnings
 import numpy as np
 
 from ..errors import SpecificationError
-from .align import align_draws as _align_phi
 from ..toolchain.parallel_compile import compiling_in_parallel
+from .align import align_draws as _align_phi
 from .priors import make_prior
+from .variables import started_variable
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 RANDOM_EFFECTS = ("integrated", "explicit")
@@ -170,38 +171,6 @@ def _theta_variable(model, prior, probability_priors, ml_theta):
     for block in blocks:
         theta = block.place(theta, ml_theta)
     return pm.Deterministic("theta", theta, dims="free_parameter")
-
-
-def started_variable(name, dist, params, start, dims, n=None, signature=None, transform=None):
-    """``dist(name, *params)`` whose default initial point is ``start`` (None: PyMC's own).
-
-    A ``pm.CustomDist`` wrapping ``dist.dist`` with ``start`` as its support point: the same
-    density, and, unlike ``initval=``, a model that ``pm.compute_log_likelihood`` /
-    ``pm.sample_posterior_predictive`` can still transform. ``n`` sizes a parameterless vector
-    (``pm.Flat``); ``signature`` / ``transform`` are those of multivariate or bounded variables.
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    if start is None:
-        kwargs = {"shape": (n,)} if n is not None else {}
-        return dist(name, *params, dims=dims, **kwargs) if transform is None else \
-            dist(name, *params, dims=dims, transform=transform, **kwargs)
-    start = np.asarray(start, dtype=float)
-    extra = {} if signature is None else {"signature": signature}
-    if transform is not None:
-        extra["transform"] = transform
-    if n is not None:  # no parameters to carry the shape: one dummy vector does
-        params, make = (np.zeros(n),), (lambda zeros, size: dist.dist(size=size))
-        extra.setdefault("signature", None)
-        extra.pop("signature")
-    else:
-        def make(*args):
-            *values, size = args
-            return dist.dist(*values, size=size)
-
-    return pm.CustomDist(name, *params, dist=make, support_point=lambda rv, size, *args: pt.as_tensor_variable(start),
-                         dims=dims, **extra)
 
 
 def _observed_responses(model, objective, theta, ml_theta) -> None:

@@ -6,13 +6,33 @@ The single-level objective (``compiled.CompiledLikelihood``) and the two-level o
 (``estimate/posterior_mode.py``) wraps one and adds a prior to its value, gradient and
 Hessian, and ``reuse.DataObjective`` (one compiled graph for other data sets) provides all
 but ``scores`` and ``symbolic_total``. The estimators (``estimate/``) take an ``Objective``.
+``ClusterInfo`` is what a two-level objective reports of its clusters with the class probabilities.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+
+@dataclass
+class ClusterInfo:
+    """Cluster-level parts of a two-level result."""
+
+    labels: tuple  # cluster ids in code order
+    codes: np.ndarray  # (n,) cluster code of every row used
+    integration: str
+    points: int
+    between_prior: np.ndarray | None  # (J, M) P(D_j = d | x_j)
+    between_posterior: np.ndarray | None  # (J, M) P(D_j = d | data of cluster j)
+    adaptive_failed: bool = False
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return len(self.labels)
 
 
 @runtime_checkable
@@ -43,8 +63,9 @@ class Objective(Protocol):
     def pointwise_loglik(self, theta: np.ndarray) -> np.ndarray:
         """Log-likelihood of every unit (information criteria, ``log_likelihood`` of a posterior)."""
 
-    def class_probabilities(self, theta: np.ndarray) -> tuple:
-        """(log-likelihood, posterior and model class probabilities per row, cluster info or None)."""
+    def class_probabilities(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, ClusterInfo | None]:
+        """Log-likelihood, posterior and model class probabilities per row, (n, J) each, and the
+        ``ClusterInfo`` of a two-level objective (None for a single-level one)."""
 
     def adapt(self, theta: np.ndarray) -> None:
         """Place adaptive integration nodes at ``theta`` (nothing for fixed rules)."""
