@@ -16,7 +16,7 @@ from .errors import DataError, SpecificationError
 from .graph.structure import GraphStructure, build_structure
 from .spec import ModelSpec
 
-METHODS = ("ml", "map", "laplace")
+METHODS = ("ml", "map", "map-laplace")
 
 
 class Model:
@@ -170,8 +170,9 @@ class Model:
         Parameters
         ----------
         method : ``"ml"`` (maximum likelihood), ``"map"`` (posterior mode under ``priors``)
-            or ``"laplace"`` (MAP with standard errors from the curvature of the log
-            posterior, a Gaussian approximation). ``priors``: None (the documented
+            or ``"map-laplace"`` (MAP with standard errors from the curvature of the log
+            posterior, a Gaussian approximation; not ``integration="laplace"``, the Laplace
+            integration of cluster random effects). ``priors``: None (the documented
             defaults of ``bayes/priors.py``), ``"flat"`` (then MAP = ML) or a dict
             prior group -> (mean, sd) on the estimation scale.
         starts : ``(n_initial, n_final)`` as Mplus STARTS: ``n_initial`` random starts get
@@ -218,6 +219,10 @@ class Model:
             cluster chunks, a few seconds each). The Hessian and scores of the standard errors
             are compiled by the same backend.
         """
+        if method == "laplace":  # the old name, easily confused with integration="laplace"
+            raise SpecificationError("method='laplace' is now spelled method='map-laplace' (MAP with standard "
+                                     "errors from the Laplace approximation of the posterior); Laplace "
+                                     "integration of cluster random effects is integration='laplace'")
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
         from .estimate.ml import fit_ml
@@ -227,9 +232,9 @@ class Model:
             from .bayes.priors import make_prior
 
             prior = make_prior(self.structure, self.data, priors)
-            se = "observed" if method == "laplace" else None
+            se = "observed" if method == "map-laplace" else None
         elif priors is not None:
-            raise SpecificationError("priors= applies to method='map' or 'laplace', not to maximum likelihood")
+            raise SpecificationError("priors= applies to method='map' or 'map-laplace', not to maximum likelihood")
         from .progress import verbosity
 
         if verbose is False and progress is None:  # verbose=False: silent

@@ -32,6 +32,7 @@ from .spec import ModelSpec
 
 FORMAT = "mlmix_pymc.result"
 VERSION = 1
+RENAMED_METHODS = {"laplace": "map-laplace"}  # fit(method=...) names in files saved before a rename
 
 
 # ---------------------------------------------------------------- DataFrame <-> JSON
@@ -162,7 +163,8 @@ def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
         posterior=_from_array(d["posterior"]), prior=_from_array(d["prior"]), index=model.data.index,
         input_index=model.data.input_index, starts=starts, at_bound=list(d["at_bound"]),
         singular_parameters=list(d["singular_parameters"]), category_maps=model.data.category_maps,
-        dropped=model.data.dropped, reordered=d["reordered"], method=d["method"], clusters=clusters, model=model,
+        dropped=model.data.dropped, reordered=d["reordered"], method=RENAMED_METHODS.get(d["method"], d["method"]),
+        clusters=clusters, model=model,
         integration_settings=dict(d["integration_settings"]),
         lca=None if d["lca"] is None else result_from_dict(d["lca"], frame),
         certificate=_certificate(d.get("certificate")), boundary=_boundary(d.get("boundary")),

@@ -342,7 +342,7 @@ class MLResult:
     def fit_information(self) -> list[tuple[str, str]]:
         """(label, formatted value) lines of the MODEL FIT INFORMATION section (``summary``, HTML)."""
         estimator = {"ml": "maximum likelihood", "map": "posterior mode (MAP)",
-                     "laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
+                     "map-laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
         rows = [("Estimator", estimator), ("Number of observations", f"{self.n_obs:d}")]
         if self.clusters is not None:
             method = self.clusters.integration + (" (fell back to non-adaptive)" if self.clusters.adaptive_failed
