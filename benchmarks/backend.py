@@ -7,7 +7,7 @@ What is measured
 * ``scale``: 3-class LCAs with 20 binary items at ``--sizes`` rows (default 10k, 100k,
   1M), simulated from 0.55 / 0.30 / 0.15 classes: evaluation time against size.
 * two-level models (``TWO_LEVEL``; JAX compiles one function per chunk shape,
-  ``estimate/jax_functions.py``): ``b_lca3_gh15`` (``benchmarks/twolevel.py``'s 3-class
+  ``toolchain/jax_functions.py``): ``b_lca3_gh15`` (``benchmarks/twolevel.py``'s 3-class
   LCA with 2-D random class logits, 100 x 10, 15-point Gauss-Hermite, starts (20, 5)),
   ``contra_laplace`` / ``contra_agq25`` (``benchmarks/glmm.py``'s Contraception GLMM,
   1934 rows / 60 districts, Laplace / adaptive 25 points, starts (0, 0)). For these,

@@ -15,7 +15,7 @@ middle class high on the first half of the items).
   B draws each (the K-1 model of every draw started at the generating values, the K model
   from S random starts, the best 2 completed, plus the real-data K-class estimates), and
   besides them the whole enumeration table (LMR, G2/X2, entropy...). Its compiled graphs
-  are reused across draws (``estimate/reuse.py``); one untimed warm-up enumeration with one
+  are reused across draws (``engine/reuse.py``); one untimed warm-up enumeration with one
   draw fills the on-disk PyTensor cache first, so this is graph construction + cached
   compilation + estimation, not a cold C compile.
 * ``ratio``: mlmix_s / stepmix_s (< 1: mlmix faster); target <= 0.5.

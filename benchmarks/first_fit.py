@@ -51,12 +51,12 @@ STEPS = (("empty_cache", "laplace", 1, 0), ("new_modules", "adaptive", 25, 0), (
 
 def child(method: str, points: int, extra: int, mode: str) -> None:
     """One first fit in this process (compile cache from PYTENSOR_FLAGS); prints JSON."""
-    from mlmix_pymc.estimate import parallel_compile
+    from mlmix_pymc.toolchain import parallel_compile
 
     if mode == "serial":
         parallel_compile.compile_workers = lambda: 1
     if mode == "parallel_no_headers":  # as before precompiled headers and -g0
-        from mlmix_pymc.estimate import precompiled_headers
+        from mlmix_pymc.toolchain import precompiled_headers
 
         precompiled_headers.supported = lambda: False
         precompiled_headers.FAST_BUILD_ARGS = ()

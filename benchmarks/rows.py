@@ -6,7 +6,7 @@ A 3-class LCA of 20 binary items with one class-logit covariate ``x`` (normal), 
 row is a distinct pattern (no compression helps), at ``--sizes`` rows. Each size runs in a
 fresh process per mode (so that its peak memory is its own):
 
-* ``chunked``: the default (``estimate/row_chunks.py``: above ``MAX_ROW_CHUNK_CELLS`` cells
+* ``chunked``: the default (``engine/row_chunks.py``: above ``MAX_ROW_CHUNK_CELLS`` cells
   per call the graphs are called on chunks of rows);
 * ``one_call``: the limit lifted (every graph holds all rows at once: the code before chunking);
 * ``stepmix``: the peer, ``StepMix(n_components=3, measurement="binary",
@@ -66,7 +66,7 @@ def _peak_mb():
 
 def child_ours(n, mode):
     import mlmix_pymc as mm
-    from mlmix_pymc.estimate import row_chunks
+    from mlmix_pymc.engine import row_chunks
 
     if mode == "one_call":
         row_chunks.MAX_ROW_CHUNK_CELLS = 10**15

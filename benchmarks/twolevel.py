@@ -27,7 +27,7 @@ with 7 points per dimension, Laplace; ``c_logit_ri`` also adaptive with 15):
 * ``evals_per_s``: calls per second of one ``compiled.loglik_grad(theta)`` (log-likelihood
   + gradient at the current nodes; adaptive nodes placed at the optimum first), repeated
   for ``--eval-seconds``.  With ``laplace`` one call is one mode search plus one call of the
-  exact-gradient graph (implicit differentiation of the modes, ``estimate/cluster_engine.py``);
+  exact-gradient graph (implicit differentiation of the modes, ``engine/cluster_engine.py``);
   the ``laplace-central`` row is the previous method, 2 x n_free + 1 Laplace evaluations
   (central differences), measured in the same run as the "before".
 * ``fit_s``: time to ML, ``model.fit(integration=..., points=..., starts=..., se=None)``
@@ -90,7 +90,7 @@ import numpy as np
 import pandas as pd
 from _common import (add_threads_option, apply_threads, integers_or_dash, machine_line, simulate_two_level_lca,
                      timed_runs)
-from mlmix_pymc.estimate.integrated import IntegratedObjective
+from mlmix_pymc.engine.integrated import IntegratedObjective
 
 N_CLUSTERS = 100
 CLUSTER_SIZE = 10

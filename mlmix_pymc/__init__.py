@@ -9,7 +9,7 @@ Quick use::
     print(result.summary())
 """
 
-from ._config import configure_blas, consistent_compiler_flags
+from .toolchain.flags import configure_blas, consistent_compiler_flags
 
 configure_blas()
 
@@ -23,14 +23,14 @@ from .enumeration import Enumeration, enumerate_classes as enumerate  # noqa: A0
 from .fit_tests import lrt, scaled_difference_test, vlmr_test, wald_test
 from .persistence import load_result, result_from_json
 from .montecarlo import MonteCarloResult, montecarlo
-from .posterior import add_posterior_predictive, posterior_class_probabilities
+from .bayes.posterior import add_posterior_predictive, posterior_class_probabilities
 from .simulate import simulate
 from .stepwise import StepwiseResult, three_step, two_step
 from .mplus import from_mplus, read_mplus
 from .spec import ClassVariable, Constraints, Factor, Indicator, ModelSpec, RandomEffect
-from .bayes_api import add_log_likelihood, align_draws, parameter_draws, parameter_table  # noqa: E402
+from .bayes.api import add_log_likelihood, align_draws, parameter_draws, parameter_table  # noqa: E402
 from .compare import compare_ml_bayes  # noqa: E402
-from .posterior import posterior_predictive_pvalue  # noqa: E402
+from .bayes.posterior import posterior_predictive_pvalue  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -49,4 +49,4 @@ from . import plots  # noqa: E402,F401 (mm.plots.profile(...); matplotlib is imp
 __all__ += ["from_mplus", "read_mplus"]
 from .warmup import warm_up  # noqa: E402 (mlmix warmup: the C modules shared by every family, once per machine)
 __all__ += ["warm_up"]
-consistent_compiler_flags()  # PyMC's C flags, imported or not: one key per C module (_config.py)
+consistent_compiler_flags()  # PyMC's C flags, imported or not: one key per C module (toolchain/flags.py)

@@ -11,7 +11,7 @@ them). Bivariate residuals compare, for every pair of items (a, b) and categorie
 observed count with E = N P(y_a = m, y_b = l); the model probability of a pair is the
 likelihood of a row on which only a and b are observed (the other items drop out, which
 integrates them out exactly), evaluated with the fitted model's compiled graph
-(``estimate/reuse.py``). Standardized residual z = (O - E) / sqrt(E (1 - E / N)); per pair
+(``engine/reuse.py``). Standardized residual z = (O - E) / sqrt(E (1 - E / N)); per pair
 the bivariate Pearson and likelihood ratio chi-squares, as Mplus's TECH10.
 
 Available for single-level models with only categorical items, no covariates and complete
@@ -101,7 +101,7 @@ def bivariate_residuals(result) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns ``(cells, pairs)``.
     """
-    from .estimate.reuse import objective_for_frame
+    from .engine.reuse import objective_for_frame
 
     _check(result)
     items, y, cats = _codes(result)

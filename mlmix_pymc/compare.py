@@ -7,6 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .bayes.layout import check_same_model, parameter_draws
+from .bayes.sampling import phi_diagnostics, theta_draws
+from .html import comparison_html
+from .plots import forest
+
 
 @dataclass
 class Comparison:
@@ -23,15 +28,11 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """HTML table for notebooks (``html.py``)."""
-        from .html import comparison_html
-
         return comparison_html(self)
 
     def plot(self, ax=None):
         """Forest plot: ML estimate +- 1.96 SE and the posterior mean with its interval, per parameter
         (needs matplotlib; ``plots.forest``)."""
-        from .plots import forest
-
         return forest(self, ax)
 
 
@@ -44,10 +45,7 @@ def compare_ml_bayes(ml_result, idata, level: float = 0.95) -> Comparison:
     latter integrated as the ML fit was (its method and points). A posterior of another model
     (other parameters, e.g. another number of classes) is a ``SpecificationError``.
     """
-    from .estimate.bayes import phi_diagnostics, theta_draws
-    from .estimate.bayes_layout import parameter_draws
-
-    _check_same_model(ml_result, idata)
+    check_same_model(ml_result, idata)
     params = ml_result.parameters
     free = (params["status"] != "fixed").to_numpy()
     phi = parameter_draws(idata)
@@ -74,28 +72,3 @@ def compare(ml_result, idata, level: float = 0.95) -> Comparison:
     warnings.warn("mm.compare is renamed mm.compare_ml_bayes (ML versus Bayes; az.compare compares models)",
                   DeprecationWarning, stacklevel=2)
     return compare_ml_bayes(ml_result, idata, level)
-
-
-def _check_same_model(ml_result, idata) -> None:
-    """``idata`` must be a posterior of the model that ``ml_result`` fitted (same parameters)."""
-    import json
-
-    from .errors import SpecificationError
-
-    if not hasattr(ml_result, "structure") or not hasattr(ml_result, "parameters"):
-        raise SpecificationError(f"compare_ml_bayes(ml_result, idata): the first argument must be an ML result "
-                                 f"(Model.fit), got {type(ml_result).__name__}")
-    raw = getattr(idata, "attrs", {}).get("parameter_map") if hasattr(idata, "posterior") else None
-    names = list(ml_result.structure.layout.names)
-    legacy = getattr(getattr(idata, "posterior", None), "get", lambda k: None)("phi")
-    if raw is None and legacy is not None and legacy.shape[-1] != len(names):  # an old flat ``phi`` posterior
-        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
-                                 f"draws have {legacy.shape[-1]}; they come from different models")
-    if raw is None:
-        raise SpecificationError("compare_ml_bayes() needs the InferenceData returned by Model.sample or "
-                                 "mm.align_draws (an aligned, structured posterior)")
-    drawn = [e["name"] for e in json.loads(raw)]
-    if drawn != names:
-        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
-                                 f"draws have {len(drawn)}" + (" with other names" if len(drawn) == len(names) else "")
-                                 + "; they come from different models (e.g. another number of classes)")

@@ -387,3 +387,16 @@ def _check_cluster_id_types(cl: pd.Series, col: str) -> None:
         first_number = next(v for v in cl.dropna() if not isinstance(v, str))
         raise DataError(f"cluster column {col!r} mixes numbers and text ids (for example {first_number!r} and "
                         f"{first_text!r}); convert it to one type, e.g. df[{col!r}].astype(str)")
+
+
+def to_input_rows(table: pd.DataFrame, input_index: pd.Index, kept) -> pd.DataFrame:
+    """Rows of ``table`` (the rows used) placed at the input rows, NaN for rows left out.
+
+    By label when the input index is unique, else by position with the data layer's ``kept`` mask
+    (a duplicated index cannot be reindexed by label)."""
+    if input_index.is_unique or kept is None or len(kept) != len(input_index):
+        return table.reindex(input_index)
+    out = pd.DataFrame(np.nan, index=pd.RangeIndex(len(input_index)), columns=table.columns)
+    out.iloc[np.flatnonzero(kept)] = table.to_numpy()
+    out.index = input_index
+    return out

@@ -24,7 +24,8 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import SpecificationError
-from .results import LOGISTIC_VARIANCE
+
+LOGISTIC_VARIANCE = np.pi**2 / 3  # residual variance of the logistic distribution (eq 20)
 
 
 def _z(level: float) -> float:

@@ -14,7 +14,7 @@ fitted (K-1)-class model at its estimates; both the K-1 model (started at the ge
 values, as Mplus's LRTSTARTS 0 0) and the K model (random starts, plus the real-data K-class
 estimates) are fitted to every draw, and the p-value is the share of draws whose
 2 (L_K - L_{K-1}) reaches the real data's. Every draw is evaluated by the compiled graphs of
-``estimate/reuse.py``: the data are graph inputs, so each K is compiled once per process, not
+``engine/reuse.py``: the data are graph inputs, so each K is compiled once per process, not
 once per draw. With ``blrt_sequential=True`` the draws stop early once a 99% Clopper-Pearson
 interval of the bootstrap p-value lies entirely above or below ``blrt_alpha`` (in the spirit of
 Mplus's sequential procedure, which likewise stops when the p-value is clearly on one side). ``n_jobs`` > 1 runs chunks of draws in joblib workers (each
@@ -283,7 +283,7 @@ def _draws_in_worker(specs, theta, settings, seeds, starts) -> list[float]:
 def _draws(model_small, model_large, theta, settings, seeds, starts) -> list[float]:
     """2 (L_k - L_k-1) of every draw (NaN where a fit failed)."""
     from .estimate.optimize import run_starts
-    from .estimate.reuse import objective_for_frame
+    from .engine.reuse import objective_for_frame
     from .simulate import simulate
 
     from threadpoolctl import threadpool_limits

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data import to_input_rows
 from .errors import SpecificationError
 
 
@@ -79,6 +80,4 @@ def factor_scores(result) -> pd.DataFrame:
     for a, name in enumerate(latent.factors):
         cols[name] = mean[:, a]
         cols[f"{name}_sd"] = sd[:, a]
-    from .results import _to_input_rows
-
-    return _to_input_rows(pd.DataFrame(cols, index=result.index), result.input_index, result.model.data.kept)
+    return to_input_rows(pd.DataFrame(cols, index=result.index), result.input_index, result.model.data.kept)

@@ -232,7 +232,7 @@ def _derivatives(result) -> tuple[np.ndarray, np.ndarray]:
     graphs take longer to compile than these differences take to run); two-level objectives:
     their own per-cluster scores and Hessian.
     """
-    from .estimate.integrated import central_differences
+    from .engine.integrated import central_differences
 
     objective = _objective(result)
     theta = np.asarray(result.theta, dtype=float)

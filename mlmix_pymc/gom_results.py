@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data import to_input_rows
+from .derived import icc_interval
 from .errors import SpecificationError
 
 
@@ -30,9 +32,7 @@ def membership_scores(result) -> pd.DataFrame:
     cols.update({f"sd({name}#{c + 1})": sd[:, c] for c in range(k)})
     out = pd.DataFrame(cols, index=result.index)
     out[f"dominant_{name}"] = mean.argmax(axis=1) + 1
-    from .results import _to_input_rows
-
-    out = _to_input_rows(out, result.input_index, result.model.data.kept)
+    out = to_input_rows(out, result.input_index, result.model.data.kept)
     out[f"dominant_{name}"] = out[f"dominant_{name}"].astype("Int64")
     return out
 
@@ -46,8 +46,6 @@ def membership_icc(result, level: float = 0.95) -> pd.DataFrame:
     """ICC of the random class logits of a logistic-normal or restricted membership (section 8
     reports 86%): var / (var + pi^2 / 3), with var = var(c#k) (eq 34) or lambda_k^2 (eq 35), and
     a delta-method confidence interval on the logit scale of the ICC (``derived.icc_interval``)."""
-    from .derived import icc_interval
-
     _check_gom(result)
     memb = result.structure.membership
     layout = result.structure.layout
@@ -116,14 +114,6 @@ def _binary_profiles(result) -> pd.DataFrame:
     last = probs.groupby("item")["category"].transform("max")
     ones = probs[probs["category"] == last]
     return ones.pivot_table(index="item", columns="class", values="probability", sort=False)
-
-
-def plot_profile_comparison(result, cls: int = 1, ax=None):
-    """Fig 4: each item's LCA (x) against GoM (y) probability for GoM class ``cls``; returns the axes
-    (``plots.profile_scatter``)."""
-    from .plots import profile_scatter
-
-    return profile_scatter(result, None, cls, ax)
 
 
 def guessing_parameters(result) -> pd.DataFrame:

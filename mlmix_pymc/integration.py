@@ -241,7 +241,7 @@ DEFAULT_MEMBERSHIP_POINTS = {1: 41, 2: 31, 3: 15}
 def unit_rule(dim: int, integration: str = "gauss-hermite", points: int | None = None, seed: int = 0):
     """The rule for ``dim`` within-level factors (None when ``dim`` is 0).
 
-    ``"adaptive"`` gives the Gauss-Hermite rule that ``estimate/compiled.py`` moves to every
+    ``"adaptive"`` gives the Gauss-Hermite rule that ``engine/compiled.py`` moves to every
     row's and class's posterior (single-level models); ``"laplace"`` uses fixed Gauss-Hermite.
     """
     if dim == 0:

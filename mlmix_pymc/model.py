@@ -16,7 +16,7 @@ from .errors import DataError, SpecificationError
 from .graph.structure import GraphStructure, build_structure
 from .spec import ModelSpec
 
-METHODS = ("ml", "map", "laplace")
+METHODS = ("ml", "map", "map-laplace")
 
 
 class Model:
@@ -58,9 +58,9 @@ class Model:
         once and shared). ``integration`` / ``points`` / ``factor_points`` as in ``fit`` (None:
         the defaults of ``integration_settings.py``), or ``settings`` already resolved; without
         any of them, the objective used last (by a fit or ``to_pymc``), else the defaults.
-        ``backend``: ``"c"`` or ``"jax"`` (``estimate/backend.py``).
+        ``backend``: ``"c"`` or ``"jax"`` (``toolchain/backend.py``).
         """
-        from .estimate.backend import check_backend
+        from .toolchain.backend import check_backend
 
         check_backend(backend)
         if (settings is None and integration is None and points is None and factor_points is None and backend == "c"
@@ -85,11 +85,11 @@ class Model:
         rule = None if settings.unit_method is None else \
             unit_rule(structure.unit_dim, settings.unit_method, settings.unit_points)
         if structure.is_two_level:
-            from .estimate.integrated import IntegratedObjective
+            from .engine.integrated import IntegratedObjective
 
             return IntegratedObjective(structure, settings.cluster_method or "gauss-hermite",
                                        settings.cluster_points or 15, rule, backend=backend)
-        from .estimate.compiled import CompiledLikelihood
+        from .engine.compiled import CompiledLikelihood
 
         adaptive = settings.unit_method == "adaptive"
         if rule is not None and backend == "c":  # the same graph with another rule's nodes: no compile
@@ -170,9 +170,10 @@ class Model:
         Parameters
         ----------
         method : ``"ml"`` (maximum likelihood), ``"map"`` (posterior mode under ``priors``)
-            or ``"laplace"`` (MAP with standard errors from the curvature of the log
-            posterior, a Gaussian approximation). ``priors``: None (the documented
-            defaults of ``estimate/priors.py``), ``"flat"`` (then MAP = ML) or a dict
+            or ``"map-laplace"`` (MAP with standard errors from the curvature of the log
+            posterior, a Gaussian approximation; not ``integration="laplace"``, the Laplace
+            integration of cluster random effects). ``priors``: None (the documented
+            defaults of ``bayes/priors.py``), ``"flat"`` (then MAP = ML) or a dict
             prior group -> (mean, sd) on the estimation scale.
         starts : ``(n_initial, n_final)`` as Mplus STARTS: ``n_initial`` random starts get
             ``st_iterations`` optimizer iterations, the best ``n_final`` are run to
@@ -218,18 +219,22 @@ class Model:
             cluster chunks, a few seconds each). The Hessian and scores of the standard errors
             are compiled by the same backend.
         """
+        if method == "laplace":  # the old name, easily confused with integration="laplace"
+            raise SpecificationError("method='laplace' is now spelled method='map-laplace' (MAP with standard "
+                                     "errors from the Laplace approximation of the posterior); Laplace "
+                                     "integration of cluster random effects is integration='laplace'")
         if method not in METHODS:
             raise SpecificationError(f"method={method!r} is not available; choose one of {METHODS}")
         from .estimate.ml import fit_ml
 
         prior = None
         if method != "ml":
-            from .estimate.priors import make_prior
+            from .bayes.priors import make_prior
 
             prior = make_prior(self.structure, self.data, priors)
-            se = "observed" if method == "laplace" else None
+            se = "observed" if method == "map-laplace" else None
         elif priors is not None:
-            raise SpecificationError("priors= applies to method='map' or 'laplace', not to maximum likelihood")
+            raise SpecificationError("priors= applies to method='map' or 'map-laplace', not to maximum likelihood")
         from .progress import verbosity
 
         if verbose is False and progress is None:  # verbose=False: silent
@@ -243,9 +248,9 @@ class Model:
     # ------------------------------------------------------------ Bayes
     def to_pymc(self, priors=None, random_effects: str = "integrated", integration: str = "gauss-hermite",
                 points: int = 15, ml_result=None, start: str | None = "auto"):
-        """A ``pm.Model`` built from this model's likelihood graph (``estimate/bayes.py``).
+        """A ``pm.Model`` built from this model's likelihood graph (``bayes/sampling.py``).
 
-        ``priors``: None (documented defaults, ``estimate/priors.py``), ``"flat"``, a dict
+        ``priors``: None (documented defaults, ``bayes/priors.py``), ``"flat"``, a dict
         prior group -> (mean, sd), and ``"class proportions": ("dirichlet", a)`` /
         ``"item probabilities": ("beta", a, b)``. ``random_effects``: ``"integrated"`` (ML
         quadrature) or ``"explicit"`` (non-centred per-cluster effects for NUTS). ``start``: the
@@ -254,7 +259,7 @@ class Model:
         solution (fitted when not given); None PyMC's. Align ``pm.sample`` output with
         ``mm.align_draws(model, idata, ml_result)``.
         """
-        from .estimate.bayes import to_pymc
+        from .bayes.sampling import to_pymc
 
         return to_pymc(self, priors, random_effects, integration, points, ml_result, start)
 
@@ -265,9 +270,9 @@ class Model:
         ``sampler``: ``"pymc"``, ``"nutpie"`` or ``"numpyro"`` (optional extras). Further
         options (``priors``, ``random_effects``, ``integration``, ``points``, ``ml_result``,
         ``jitter``, ``target_accept``, ``reference``, ``progressbar``, ``cores``) are those of
-        ``mlmix_pymc.estimate.bayes.sample``.
+        ``mlmix_pymc.bayes.sampling.sample``.
         """
-        from .estimate.bayes import sample
+        from .bayes.sampling import sample
 
         return sample(self, draws=draws, tune=tune, chains=chains, sampler=sampler, init=init, seed=seed,
                       **options)

@@ -15,15 +15,24 @@ original ones exactly.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .engine.objective import ClusterInfo
 from .errors import DataError
+from .estimate.boundary import BoundarySolution
+from .estimate.certificate import IntegrationCertificate
+from .estimate.optimize import StartRecord, StartsOutcome
+from .model import Model
+from .results import MLResult, provides
+from .spec import ModelSpec
 
 FORMAT = "mlmix_pymc.result"
 VERSION = 1
+RENAMED_METHODS = {"laplace": "map-laplace"}  # fit(method=...) names in files saved before a rename
 
 
 # ---------------------------------------------------------------- DataFrame <-> JSON
@@ -124,13 +133,6 @@ def result_to_dict(result, include_data: bool = True) -> dict:
 
 def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
     """Rebuild the ``MLResult`` of ``result_to_dict`` (``frame``: the data, when not stored in ``d``)."""
-    import warnings
-
-    from .estimate.optimize import StartRecord, StartsOutcome
-    from .model import Model
-    from .results import ClusterInfo, MLResult
-    from .spec import ModelSpec
-
     if d.get("format") != FORMAT:
         raise DataError(f"not a saved mlmix_pymc result (format {d.get('format')!r})")
     if d.get("version", 0) > VERSION:
@@ -161,7 +163,8 @@ def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
         posterior=_from_array(d["posterior"]), prior=_from_array(d["prior"]), index=model.data.index,
         input_index=model.data.input_index, starts=starts, at_bound=list(d["at_bound"]),
         singular_parameters=list(d["singular_parameters"]), category_maps=model.data.category_maps,
-        dropped=model.data.dropped, reordered=d["reordered"], method=d["method"], clusters=clusters, model=model,
+        dropped=model.data.dropped, reordered=d["reordered"], method=RENAMED_METHODS.get(d["method"], d["method"]),
+        clusters=clusters, model=model,
         integration_settings=dict(d["integration_settings"]),
         lca=None if d["lca"] is None else result_from_dict(d["lca"], frame),
         certificate=_certificate(d.get("certificate")), boundary=_boundary(d.get("boundary")),
@@ -173,8 +176,6 @@ def result_from_dict(d: dict, frame: pd.DataFrame | None = None):
 
 def _certificate(d: dict | None):
     """The ``IntegrationCertificate`` of a saved result (files before it have none)."""
-    from .estimate.certificate import IntegrationCertificate
-
     if d is None:
         return None
     fields = {k: v for k, v in d.items() if k != "error"}
@@ -183,13 +184,12 @@ def _certificate(d: dict | None):
 
 def _boundary(d: dict | None):
     """The ``BoundarySolution`` of a saved result (files before it have none)."""
-    from .estimate.boundary import BoundarySolution
-
     if d is None:
         return None
     return BoundarySolution(tuple(d["parameters"]), d["reduces_to"], d["loglik_fit"], d["loglik_limit"])
 
 
+@provides("save")
 def save_result(result, path) -> Path:
     """Write ``result`` as one JSON file (see module doc); returns the path."""
     path = Path(path)
@@ -197,6 +197,7 @@ def save_result(result, path) -> Path:
     return path
 
 
+@provides("from_json")
 def result_from_json(text: str):
     """The ``MLResult`` saved as JSON text by ``save_result`` (or ``json.dumps(result_to_dict(result))``)."""
     try:

@@ -23,7 +23,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .bayes.layout import check_same_model, parameter_draws
 from .errors import SpecificationError
+from .gom_results import profile_comparison
+from .results import MLResult, provides
 
 MAX_BAND_DRAWS = 1000  # posterior draws used for the bands of ``profile`` (thinned evenly beyond)
 
@@ -77,8 +80,6 @@ def profile(result, ax=None, kind: str = "auto", category=None, class_var: str |
         are then posterior means and a band shows the equal-tailed ``level`` interval per class
         (each draw's table is ``item_probabilities()`` / ``parameters`` at that draw's ``phi``).
     """
-    from .results import MLResult
-
     if not isinstance(result, MLResult):
         raise SpecificationError("profile() needs the fitted result (MLResult); for a Bayes fit pass the ML result "
                                  "and the InferenceData as profile(result, idata=idata)")
@@ -165,10 +166,7 @@ def _mean_rows(result, class_var):
 
 def _phi_draws(result, idata) -> np.ndarray:
     """(draws, n_phi) posterior draws of ``phi`` matching ``result``'s parameters (thinned evenly)."""
-    from .bayes_api import parameter_draws
-    from .compare import _check_same_model
-
-    _check_same_model(result, idata)
+    check_same_model(result, idata)
     phi = parameter_draws(idata).values
     draws = phi.reshape(-1, phi.shape[-1])
     if len(draws) > MAX_BAND_DRAWS:
@@ -267,8 +265,6 @@ def profile_scatter(lca_result, gom_result=None, cls: int = 1, ax=None):
     gom_result)`` a separately fitted LCA. Numbers from ``gom_results.profile_comparison``
     (classes matched by the closest profiles); the title gives their correlation.
     """
-    from .gom_results import profile_comparison
-
     if gom_result is None:
         gom_result, lca_result = lca_result, None
     elif lca_result.structure.is_gom and not gom_result.structure.is_gom:  # given as (gom, lca)
@@ -286,6 +282,13 @@ def profile_scatter(lca_result, gom_result=None, cls: int = 1, ax=None):
     r = np.corrcoef(part["lca"], part["gom"])[0, 1] if len(part) > 1 else np.nan
     ax.set_title(f"class {cls}: item profiles, r = {r:.2f}")
     return ax
+
+
+@provides("plot_profile_comparison")
+def plot_profile_comparison(result, cls: int = 1, ax=None):
+    """Fig 4 of a GoM result (``MLResult.plot_profile_comparison``): ``profile_scatter`` against its
+    nested LCA; returns the axes."""
+    return profile_scatter(result, None, cls, ax)
 
 
 # ------------------------------------------------------------------ LTA

@@ -1,7 +1,7 @@
 """Class probabilities of new rows (and new clusters) from a fitted model, without refitting.
 
 ``predict(result, newdata)`` codes ``newdata`` with the fitted model's categories, evaluates
-the fitted likelihood graph on it at the estimates (``estimate/reuse.py``: single-level graphs
+the fitted likelihood graph on it at the estimates (``engine/reuse.py``: single-level graphs
 take the data as inputs, two-level ones integrate each new cluster's random effects as in
 the fit) and returns the posterior class probabilities and the most likely class per row, in
 the layout of ``MLResult.posterior_probabilities``. Rows with a missing covariate (or cluster
@@ -23,7 +23,7 @@ def predict(result, newdata: pd.DataFrame, between_posterior: bool = False):
     With ``between_posterior=True`` (two-level models with a between class variable) returns
     ``(rows, clusters)``, the second as ``MLResult.between_posterior_probabilities``.
     """
-    from .estimate.reuse import objective_for_frame
+    from .engine.reuse import objective_for_frame
 
     if result.model is None:
         raise SpecificationError("this result has no model attached; load it with mm.load_result to predict")

@@ -151,11 +151,11 @@ class ProgressBar:
 def compile_notice(what: str = "the model", verbose=None):
     """Around a compile: "compiling <what> (once) ..." once it has taken ``NOTICE_AFTER_S``, then
     "compiled in 18.2 s" (preceded by "32 C modules on 2 cores," where C modules were compiled
-    in parallel, ``estimate/parallel_compile.py``). ``verbose=None`` takes the enclosing
+    in parallel, ``toolchain/parallel_compile.py``). ``verbose=None`` takes the enclosing
     call's option (``verbosity``).
     PyTensor's toolchain probes are skipped where an earlier process stored their results
-    (``estimate/compiler_probes.py``)."""
-    from .estimate.compiler_probes import remembered_probes
+    (``toolchain/compiler_probes.py``)."""
+    from .toolchain.compiler_probes import remembered_probes
 
     with remembered_probes():
         with _notice(what, verbose):
@@ -168,7 +168,7 @@ def _notice(what: str, verbose):
     if not enabled(option) or _COMPILING.get():  # one notice for nested compiles
         yield
         return
-    from .estimate.parallel_compile import compile_workers, modules_compiled
+    from .toolchain.parallel_compile import compile_workers, modules_compiled
 
     outer = _COMPILING.set(True)
     modules_before = modules_compiled()

@@ -8,36 +8,45 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import absolute_fit, derived, factor_results, fit_tests, gom_results, prediction
+from .data import to_input_rows
+from .engine.objective import ClusterInfo
 from .errors import SpecificationError
-from .graph.likelihood import joint_class_labels, marginal_class_probs
 from .estimate.boundary import bound_message
+from .graph.likelihood import joint_class_labels, marginal_class_probs
 from .graph.structure import THRESHOLD_BOUND, GraphStructure
+from .html import result_html
 
 EMPTY_CLASS_PROPORTION = 0.01
-LOGISTIC_VARIANCE = np.pi**2 / 3  # residual variance of the logistic distribution (eq 20)
+
+# The methods of ``MLResult`` whose work is done by the modules that import this one: saving
+# and reading back (``persistence.py``), the Mplus input (``mplus/``) and the GoM figure
+# (``plots.py``). Each of those registers its function here with ``provides`` when it is
+# imported (``import mlmix_pymc`` imports all of them), so that this module imports none.
+_PROVIDED: dict[str, Callable] = {}
 
 
-@dataclass
-class ClusterInfo:
-    """Cluster-level parts of a two-level result."""
+def provides(method: str) -> Callable:
+    """Decorator: the decorated function does the work of ``MLResult.<method>`` (called with its arguments)."""
+    def register(function: Callable) -> Callable:
+        _PROVIDED[method] = function
+        return function
 
-    labels: tuple  # cluster ids in code order
-    codes: np.ndarray  # (n,) cluster code of every row used
-    integration: str
-    points: int
-    between_prior: np.ndarray | None  # (J, M) P(D_j = d | x_j)
-    between_posterior: np.ndarray | None  # (J, M) P(D_j = d | data of cluster j)
-    adaptive_failed: bool = False
+    return register
 
-    @property
-    def n_clusters(self) -> int:
-        """Number of clusters."""
-        return len(self.labels)
+
+def _provided(method: str) -> Callable:
+    """The function registered for ``MLResult.<method>`` (an error naming the method when none is)."""
+    if method not in _PROVIDED:
+        raise RuntimeError(f"MLResult.{method} is done by a module of mlmix_pymc that was not imported; "
+                           "import mlmix_pymc")
+    return _PROVIDED[method]
 
 
 @dataclass
@@ -181,46 +190,32 @@ class MLResult:
     def irt_parameters(self) -> pd.DataFrame:
         """IRT parameterization of items loading on a factor: a = lambda, b = tau / lambda (eq 49-50),
         with delta-method SEs, per class (``factor_results.py``)."""
-        from .factor_results import irt_parameters
-
-        return irt_parameters(self)
+        return factor_results.irt_parameters(self)
 
     def factor_scores(self) -> pd.DataFrame:
         """EAP scores and posterior SDs of the within-level factors per input row (classes summed out)."""
-        from .factor_results import factor_scores
-
-        return factor_scores(self)
+        return factor_results.factor_scores(self)
 
     # --------------------------------------------------------------- grade of membership
     def membership_scores(self) -> pd.DataFrame:
         """GoM: posterior mean and SD of each person's membership vector per input row (``gom_results.py``)."""
-        from .gom_results import membership_scores
-
-        return membership_scores(self)
+        return gom_results.membership_scores(self)
 
     def lca_comparison(self) -> pd.DataFrame:
         """GoM: the nested LCA's log-likelihood, parameters, AIC and BIC beside the GoM's (Table 5)."""
-        from .gom_results import lca_comparison
-
-        return lca_comparison(self)
+        return gom_results.lca_comparison(self)
 
     def profile_comparison(self) -> pd.DataFrame:
         """GoM: each binary item's probability per class under the LCA and the GoM (Fig 4's data)."""
-        from .gom_results import profile_comparison
-
-        return profile_comparison(self)
+        return gom_results.profile_comparison(self)
 
     def plot_profile_comparison(self, cls: int = 1, ax=None):
         """GoM: Fig 4, LCA versus GoM item probabilities of class ``cls`` (needs matplotlib)."""
-        from .gom_results import plot_profile_comparison
-
-        return plot_profile_comparison(self, cls, ax)
+        return _provided("plot_profile_comparison")(self, cls, ax)
 
     def guessing_parameters(self) -> pd.DataFrame:
         """3PL (``irt(model="3pl")``): g, a, b by eq 48-50 with delta-method SEs (``gom_results.py``)."""
-        from .gom_results import guessing_parameters
-
-        return guessing_parameters(self)
+        return gom_results.guessing_parameters(self)
 
     def class_proportions(self) -> pd.DataFrame:
         """Class proportions: model-estimated, from posterior probabilities, and by most likely class."""
@@ -265,12 +260,8 @@ class MLResult:
         Near 1 the delta method is only an approximation (the paper's section 5); an ICC above
         ~0.8 points to a between-level class variable (Table 4).
         """
-        from .derived import icc_interval
-
         if self.structure.is_gom:  # the membership's random class logits (section 8)
-            from .gom_results import membership_icc
-
-            return membership_icc(self, level)
+            return gom_results.membership_icc(self, level)
         layout = self.structure.layout
         se = self.se
         rows = []
@@ -281,7 +272,7 @@ class MLResult:
             for k, info in enumerate(layout.infos):
                 if info.group == "covariance" and info.name.startswith(f"var({eff.name})"):
                     v = self.phi[k]
-                    icc, icc_se, lower, upper = icc_interval(v, se[k], level)  # logit scale: inside [0, 1]
+                    icc, icc_se, lower, upper = derived.icc_interval(v, se[k], level)  # logit scale: inside [0, 1]
                     rows.append({"effect": eff.name, "parameter": info.name, "variance": v, "variance_se": se[k],
                                  "icc": icc, "se": icc_se, "lower": lower, "upper": upper})
         return pd.DataFrame(rows)
@@ -329,7 +320,7 @@ class MLResult:
         if len(self.structure.class_vars) > 1:
             for j, lab in enumerate(joint_class_labels(self.structure)):
                 out[f"joint[{lab}]"] = self.posterior[:, j]
-        out = _to_input_rows(out, self.input_index, getattr(getattr(self.model, "data", None), "kept", None))
+        out = to_input_rows(out, self.input_index, getattr(getattr(self.model, "data", None), "kept", None))
         for cv in self.structure.class_vars:
             out[f"most_likely_{cv.name}"] = out[f"most_likely_{cv.name}"].astype("Int64")
         return out
@@ -351,7 +342,7 @@ class MLResult:
     def fit_information(self) -> list[tuple[str, str]]:
         """(label, formatted value) lines of the MODEL FIT INFORMATION section (``summary``, HTML)."""
         estimator = {"ml": "maximum likelihood", "map": "posterior mode (MAP)",
-                     "laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
+                     "map-laplace": "posterior mode + Laplace approximation"}.get(self.method, self.method)
         rows = [("Estimator", estimator), ("Number of observations", f"{self.n_obs:d}")]
         if self.clusters is not None:
             method = self.clusters.integration + (" (fell back to non-adaptive)" if self.clusters.adaptive_failed
@@ -433,8 +424,6 @@ class MLResult:
 
     def _repr_html_(self) -> str:
         """The ``summary()`` sections as HTML tables (Jupyter shows this for a result)."""
-        from .html import result_html
-
         return result_html(self)
 
     def messages(self) -> list[str]:
@@ -517,83 +506,48 @@ class MLResult:
     @property
     def scaling_factor(self) -> float:
         """MLR scaling correction factor c = tr(I^-1 B) / p (``fit_tests.scaling_factor``)."""
-        from .fit_tests import scaling_factor
-
-        return scaling_factor(self)
+        return fit_tests.scaling_factor(self)
 
     def predict(self, newdata: pd.DataFrame, between_posterior: bool = False):
         """Posterior class probabilities and most likely class of new rows (``prediction.py``), no refitting."""
-        from .prediction import predict
-
-        return predict(self, newdata, between_posterior)
+        return prediction.predict(self, newdata, between_posterior)
 
     def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
         """The parameter table with Wald confidence limits (``derived.py``)."""
-        from .derived import confidence_intervals
-
-        return confidence_intervals(self, level)
+        return derived.confidence_intervals(self, level)
 
     def odds_ratios(self, reference: int | None = None, level: float = 0.95) -> pd.DataFrame:
         """Odds ratios of covariate effects on class membership against ``reference`` (``derived.py``)."""
-        from .derived import odds_ratios
-
-        return odds_ratios(self, reference, level)
+        return derived.odds_ratios(self, reference, level)
 
     def r_squared(self) -> pd.DataFrame:
         """R2 of the class regressions (eq 14) and its decomposition by source (``derived.py``)."""
-        from .derived import r_squared
-
-        return r_squared(self)
+        return derived.r_squared(self)
 
     def absolute_fit(self) -> dict:
         """Pearson X2 and G2 with df for categorical items (``absolute_fit.py``)."""
-        from .absolute_fit import chi_square_fit
-
-        return chi_square_fit(self)
+        return absolute_fit.chi_square_fit(self)
 
     def pattern_table(self) -> pd.DataFrame:
         """Observed versus expected response patterns (``absolute_fit.py``)."""
-        from .absolute_fit import pattern_table
-
-        return pattern_table(self)
+        return absolute_fit.pattern_table(self)
 
     def bivariate_residuals(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Standardized bivariate residuals per item pair, TECH10 style (``absolute_fit.py``)."""
-        from .absolute_fit import bivariate_residuals
-
-        return bivariate_residuals(self)
+        return absolute_fit.bivariate_residuals(self)
 
     @staticmethod
     def from_json(text: str) -> "MLResult":
         """The result saved by ``save`` (JSON text), rebuilt with its model (``persistence.py``)."""
-        from .persistence import result_from_json
-
-        return result_from_json(text)
+        return _provided("from_json")(text)
 
     def to_mplus(self, data_file: str = "data.dat") -> str:
         """An equivalent Mplus input (``mplus/writer.py``) with the estimates as starting values."""
-        from .mplus import result_to_mplus
-
-        return result_to_mplus(self, data_file)
+        return _provided("to_mplus")(self, data_file)
 
     def save(self, path):
         """Write the result (spec, data, estimates, tables) to a JSON file; ``mm.load_result(path)`` reads it."""
-        from .persistence import save_result
-
-        return save_result(self, path)
-
-
-def _to_input_rows(table: pd.DataFrame, input_index: pd.Index, kept) -> pd.DataFrame:
-    """Rows of ``table`` (the rows used) placed at the input rows, NaN for rows left out.
-
-    By label when the input index is unique, else by position with the data layer's ``kept`` mask
-    (a duplicated index cannot be reindexed by label)."""
-    if input_index.is_unique or kept is None or len(kept) != len(input_index):
-        return table.reindex(input_index)
-    out = pd.DataFrame(np.nan, index=pd.RangeIndex(len(input_index)), columns=table.columns)
-    out.iloc[np.flatnonzero(kept)] = table.to_numpy()
-    out.index = input_index
-    return out
+        return _provided("save")(self, path)
 
 
 def _fit_line(label: str, value: str, width: int = 49) -> str:

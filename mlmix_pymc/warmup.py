@@ -14,7 +14,7 @@ the warm-up takes ~3 min once (484 modules); seven first fits of models not in i
 2.5-7.3 s after it and 17.2-27.9 s on an empty cache.
 
 The fits run in this process and leave nothing but the compile cache behind (and the
-compiled functions of these small models in ``estimate/function_cache.py``'s store).
+compiled functions of these small models in ``toolchain/function_cache.py``'s store).
 ``mlmix warmup`` runs it from the shell; ``make setup`` runs it once after installing.
 """
 
@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from . import models
 
 N_ROWS = 120  # rows of each simulated data set (compiling, not fitting, is what takes time)
 N_CLUSTERS = 20
@@ -50,10 +52,8 @@ def _items(data: pd.DataFrame) -> list[str]:
 
 
 def _lca(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.lca(data, _items(data), 2), {}
+    return models.lca(data, _items(data), 2), {}
 
 
 def _lca_mlr(rng):
@@ -62,16 +62,12 @@ def _lca_mlr(rng):
 
 
 def _lca_covariates(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.lca(data, _items(data), 2, covariates=["x"]), {}
+    return models.lca(data, _items(data), 2, covariates=["x"]), {}
 
 
 def _lca_families(rng):
     """One item of each family besides binary: ordinal, normal, count, nominal."""
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 2)
     shift = data["u1"].to_numpy()
     data["ord"] = np.clip(np.round(rng.normal(1 + shift, 0.7)), 0, 2).astype(np.int64)
@@ -79,56 +75,44 @@ def _lca_families(rng):
     data["y"] = rng.normal(shift, 1.0)
     data["k"] = rng.poisson(1 + 2 * shift)
     family = {"u1": "binary", "u2": "binary", "ord": "ordinal", "nom": "nominal", "y": "normal", "k": "poisson"}
-    return mm.lca(data, list(family), 2, family=family), {}
+    return models.lca(data, list(family), 2, family=family), {}
 
 
 def _two_level(integration: str, points: int, n_classes: int = 2, se: str = "observed"):
     def build(rng):
-        import mlmix_pymc as mm
-
         data = _two_class_items(rng, N_ROWS, 5, cluster_sd=1.0)
-        model = mm.lca(data, _items(data), n_classes, cluster="cluster", random_intercept=True)
+        model = models.lca(data, _items(data), n_classes, cluster="cluster", random_intercept=True)
         return model, dict(integration=integration, points=points, se=se)
     return build
 
 
 def _glmm(integration: str, points: int):
     def build(rng):
-        import mlmix_pymc as mm
-
         data = _two_class_items(rng, N_ROWS, 1, cluster_sd=1.0)
-        model = mm.regression_mixture(data, "u1", "x", 1, cluster="cluster", random=["intercept"], family="binary")
+        model = models.regression_mixture(data, "u1", "x", 1, cluster="cluster", random=["intercept"], family="binary")
         return model, dict(integration=integration, points=points)
     return build
 
 
 def _regression_mixture(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 1, cluster_sd=1.0)
     data["y"] = rng.normal(2.0 * data["u1"] + data["x"], 1.0) + rng.normal(0, 0.5, N_CLUSTERS)[data["cluster"]]
-    return mm.regression_mixture(data, "y", "x", 2, cluster="cluster", random=["intercept"]), {}
+    return models.regression_mixture(data, "y", "x", 2, cluster="cluster", random=["intercept"]), {}
 
 
 def _fma(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.fma(data, _items(data), 2), {}
+    return models.fma(data, _items(data), 2), {}
 
 
 def _irt(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.irt(data, _items(data), model="2pl"), {}
+    return models.irt(data, _items(data), model="2pl"), {}
 
 
 def _gom(rng):
-    import mlmix_pymc as mm
-
     data = _two_class_items(rng, N_ROWS, 5)
-    return mm.gom(data, _items(data), 2), {}
+    return models.gom(data, _items(data), 2), {}
 
 
 def _bayes(rng):
@@ -138,11 +122,9 @@ def _bayes(rng):
 
 
 def _lta(rng):
-    import mlmix_pymc as mm
-
     first, second = _two_class_items(rng, N_ROWS, 3), _two_class_items(rng, N_ROWS, 3)
     data = pd.concat([first[_items(first)], second[_items(second)].add_prefix("t2")], axis=1)
-    return mm.lta(data, [_items(first), [f"t2{c}" for c in _items(second)]], 2), {}
+    return models.lta(data, [_items(first), [f"t2{c}" for c in _items(second)]], 2), {}
 
 
 # name -> (what it covers, builder(rng) -> (model, fit options, or {"sample": sample options}))
@@ -187,14 +169,14 @@ def warm_up(only: Sequence[str] | None = None, report: Callable[[str], None] | N
     Each fit uses one deterministic start; nothing is returned of the fits themselves.
     ``report`` receives one line per model (None: silent). Returns a table with, per model,
     the seconds it took, the C modules compiled for it by the parallel pre-pass
-    (``estimate/parallel_compile.py``; 0 on one core, where PyTensor compiles them itself)
+    (``toolchain/parallel_compile.py``; 0 on one core, where PyTensor compiles them itself)
     and ``error``, the message of a fit that failed (the others go on). A second call on
     the same machine compiles nothing and takes about a second per model.
     """
     from pytensor import config
 
     from .errors import MlmixError, SpecificationError
-    from .estimate.parallel_compile import modules_compiled
+    from .toolchain.parallel_compile import modules_compiled
 
     names = list(MODELS) if only is None else list(only)
     unknown = [name for name in names if name not in MODELS]

@@ -20,7 +20,8 @@ import pytest
 
 import mlmix_pymc as mm
 from mlmix_pymc.cli import main
-from mlmix_pymc.estimate import bayes, checks, optimize
+from mlmix_pymc.bayes import sampling as bayes
+from mlmix_pymc.estimate import checks, optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 LSAT_ITEMS = ["item1", "item2", "item3", "item4", "item5"]

@@ -8,7 +8,7 @@ import pytest
 from reference_twolevel import simulate_lca, simulate_ri_logistic
 
 import mlmix_pymc as mm
-from mlmix_pymc.estimate.align import align_draws
+from mlmix_pymc.bayes.align import align_draws
 from mlmix_pymc.estimate.relabel import permute_classes
 
 ITEMS = ["item1", "item2", "item3", "item4", "item5"]
@@ -35,13 +35,20 @@ def test_map_with_flat_priors_equals_ml_two_level():
     assert res.loglik == pytest.approx(ml.loglik, abs=1e-4)
 
 
-def test_laplace_with_vague_priors_gives_ml_standard_errors(lsat_model):
+def test_the_old_method_name_laplace_names_map_laplace(lsat):
+    """method="laplace" was renamed "map-laplace" (not integration="laplace"): an error, not a silent fit."""
+    model = mm.lca(lsat, [f"item{i}" for i in range(1, 6)], n_classes=2)
+    with pytest.raises(mm.SpecificationError, match="method='map-laplace'"):
+        model.fit(method="laplace")
+
+
+def test_map_laplace_with_vague_priors_gives_ml_standard_errors(lsat_model):
     model, ml = lsat_model
     vague = {g: (0.0, 1e4) for g in ("threshold", "intercept")}
-    res = model.fit(method="laplace", priors=vague, seed=1)
+    res = model.fit(method="map-laplace", priors=vague, seed=1)
     free = ml.parameters.status == "free"
     np.testing.assert_allclose(res.se[free], ml.se[free], rtol=1e-2)
-    default = model.fit(method="laplace", seed=1)  # the default priors pull the estimates a little
+    default = model.fit(method="map-laplace", seed=1)  # the default priors pull the estimates a little
     assert default.loglik < ml.loglik and np.isfinite(default.se[free]).all()
 
 

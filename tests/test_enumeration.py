@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 
 import mlmix_pymc as mm
 from mlmix_pymc.enumeration import bootstrap_lrt, bootstrap_statistics
-from mlmix_pymc.estimate import compiled, reuse
+from mlmix_pymc.engine import compiled, reuse
 from mlmix_pymc.estimate.optimize import run_starts
 
 from conftest import LSAT_ITEMS

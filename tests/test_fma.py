@@ -190,7 +190,7 @@ def test_fma_class_specific_loadings_recovered():
 
 def test_factor_reflection_is_aligned_and_leaves_loglik_unchanged():
     """eta -> -eta with every loading negated is the same model: the Bayesian aligner undoes it."""
-    from mlmix_pymc.estimate.align import align_draws
+    from mlmix_pymc.bayes.align import align_draws
 
     rng = np.random.default_rng(9)
     df = _data((rng.random((100, 5)) < 0.5).astype(float))

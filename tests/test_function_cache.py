@@ -1,11 +1,11 @@
-"""The on-disk cache of compiled functions (``estimate/function_cache.py``)."""
+"""The on-disk cache of compiled functions (``toolchain/function_cache.py``)."""
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from mlmix_pymc.estimate import function_cache
+from mlmix_pymc.toolchain import function_cache
 
 
 def _square_sum():
@@ -106,7 +106,7 @@ def test_compiler_probes_round_trip(tmp_path, monkeypatch):
     from pytensor.link.c.cmodule import GCC_compiler
     from pytensor.tensor import blas_c
 
-    from mlmix_pymc.estimate import compiler_probes
+    from mlmix_pymc.toolchain import compiler_probes
 
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
@@ -138,7 +138,7 @@ def test_probes_are_stored_again_under_changed_flags(tmp_path, monkeypatch):
 
     from pytensor.link.c.cmodule import GCC_compiler
 
-    from mlmix_pymc.estimate import compiler_probes
+    from mlmix_pymc.toolchain import compiler_probes
 
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
@@ -161,7 +161,7 @@ def test_stored_march_flags_equal_a_fresh_detection():
 
     from pytensor.link.c.cmodule import GCC_compiler
 
-    from mlmix_pymc.estimate import compiler_probes
+    from mlmix_pymc.toolchain import compiler_probes
 
     if compiler_probes._cpu_identity() is None:
         pytest.skip("no /proc/cpuinfo: probes are not stored")
@@ -177,7 +177,7 @@ def test_stored_march_flags_equal_a_fresh_detection():
 
 
 def test_probe_cache_setting(monkeypatch):
-    from mlmix_pymc.estimate import compiler_probes
+    from mlmix_pymc.toolchain import compiler_probes
 
     for value, off in (("0", True), ("off", True), ("FALSE", True), ("1", False), ("", False)):
         monkeypatch.setenv("MLMIX_PROBE_CACHE", value)
@@ -194,7 +194,7 @@ def test_single_level_functions_are_stored_and_serve_another_data_set(tmp_path, 
     import reference_lca as ref
 
     import mlmix_pymc as mm
-    from mlmix_pymc.estimate import compiled
+    from mlmix_pymc.engine import compiled
 
     monkeypatch.setenv("MLMIX_FUNCTION_CACHE", str(tmp_path))
     items = [f"item{i}" for i in range(1, 6)]

@@ -17,7 +17,7 @@ from scipy import optimize, special
 
 import mlmix_pymc as mm
 from mlmix_pymc.errors import SpecificationError
-from mlmix_pymc.estimate.bayes import phi_diagnostics
+from mlmix_pymc.bayes.sampling import phi_diagnostics
 from mlmix_pymc.estimate.relabel import permute_classes
 
 import reference_gom as ref
@@ -365,7 +365,7 @@ def test_recovery_three_pl():
         assert np.all(z[interior] < 3), (col, np.round(z, 2))
     ll_direct = ref.loglik_3pl(y, table["g"].to_numpy(), table["a"].to_numpy(), table["b"].to_numpy(), points=121)
     assert result.loglik == pytest.approx(ll_direct, abs=1e-3)  # the 3PL's own likelihood at the estimates
-    posterior = model.fit(method="laplace", starts=(0, 0), priors={"item logit": ("beta", 5, 17)})
+    posterior = model.fit(method="map-laplace", starts=(0, 0), priors={"item logit": ("beta", 5, 17)})
     table = posterior.guessing_parameters()
     for col, truth in (("g", g), ("a", a), ("b", b)):
         z = np.abs(table[col].to_numpy() - truth) / table[f"{col}_se"].to_numpy()

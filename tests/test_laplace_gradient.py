@@ -13,7 +13,7 @@ from reference_twolevel import (loglik_between_class_regression, simulate_model5
                                 unbalanced_clusters)
 
 import mlmix_pymc as mm
-from mlmix_pymc.estimate.integrated import IntegratedObjective, central_differences
+from mlmix_pymc.engine.integrated import IntegratedObjective, central_differences
 
 TAU, BETA = 0.5, 1.0  # y$1 = -intercept
 

@@ -1,4 +1,4 @@
-"""Loading a stored function reads only the C modules it links (``estimate/module_index.py``)."""
+"""Loading a stored function reads only the C modules it links (``toolchain/module_index.py``)."""
 
 import json
 import pickle
@@ -16,7 +16,7 @@ import numpy as np
 os.environ["MLMIX_FUNCTION_CACHE"] = sys.argv[1]
 import pytensor, pytensor.tensor as pt
 from pytensor.link.c import cmodule
-from mlmix_pymc.estimate import function_cache
+from mlmix_pymc.toolchain import function_cache
 
 def build():
     x = pt.vector("x")

@@ -1,5 +1,5 @@
 """A new function's missing C modules are compiled in parallel and land in PyTensor's
-module cache as its own link would leave them (``estimate/parallel_compile.py``)."""
+module cache as its own link would leave them (``toolchain/parallel_compile.py``)."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mlmix_pymc.estimate import precompiled_headers
+from mlmix_pymc.toolchain import precompiled_headers
 
 # A new process on an empty compiledir builds one function and reports which thread ran
 # each g++ (the parallel pre-pass runs in worker threads, PyTensor's own link in the main one).
@@ -18,7 +18,7 @@ import json, sys, threading
 import numpy as np
 import pytensor, pytensor.tensor as pt
 from pytensor.link.c import cmodule
-from mlmix_pymc.estimate import parallel_compile
+from mlmix_pymc.toolchain import parallel_compile
 
 parallel = sys.argv[1] == "parallel"
 parallel_compile.compile_workers = lambda: 2  # as on a 2-core machine, whatever this one has
@@ -72,14 +72,14 @@ def test_missing_modules_compile_in_parallel_into_pytensors_cache(tmp_path):
     assert again["notice"] == [] or "compiling" not in again["notice"][0]
 
 
-# Precompiled headers (``estimate/precompiled_headers.py``): a new process on an empty
+# Precompiled headers (``toolchain/precompiled_headers.py``): a new process on an empty
 # compiledir compiles two functions; the first makes the header of the include block its
 # modules share, the second's new modules are compiled with it.
 _HEADER_CHILD = """
 import json, os
 import numpy as np
 import pytensor, pytensor.tensor as pt
-from mlmix_pymc.estimate import parallel_compile, precompiled_headers
+from mlmix_pymc.toolchain import parallel_compile, precompiled_headers
 
 parallel_compile.compile_workers = lambda: 2
 precompiled_headers.MIN_MODULES = 1  # a header even for the few modules of a test function
@@ -120,7 +120,7 @@ def test_modules_are_compiled_with_a_precompiled_header_of_their_includes(tmp_pa
 
 _STALE_CHILD = """
 import json, os, sys
-from mlmix_pymc.estimate import precompiled_headers as ph
+from mlmix_pymc.toolchain import precompiled_headers as ph
 
 include = sys.argv[1]
 def header():

@@ -83,8 +83,8 @@ def test_profile_posterior_bands_are_quantiles_of_the_draws(lta_result, tmp_path
     band the 2.5% / 97.5% quantiles of P(u1 = 1 | c1#k) = expit(-tau) (the logit threshold, eq 1)."""
     import arviz as az
 
-    from mlmix_pymc.estimate.bayes import _variables, structured_posterior
-    from mlmix_pymc.estimate.bayes_layout import store_map
+    from mlmix_pymc.bayes.sampling import _variables, structured_posterior
+    from mlmix_pymc.bayes.layout import store_map
 
     model, layout = lta_result.model, lta_result.structure.layout
     names = layout.names

@@ -1,4 +1,4 @@
-"""Chunks of rows (``estimate/row_chunks.py``): a single-level model evaluated on chunks of rows
+"""Chunks of rows (``engine/row_chunks.py``): a single-level model evaluated on chunks of rows
 gives the numbers of plain numpy and of the one-call graph.
 
 The chunk limit is lowered so that a few hundred rows make many chunks (the last one short
@@ -14,7 +14,7 @@ import pytest
 from scipy import special
 
 import mlmix_pymc as mm
-from mlmix_pymc.estimate import row_chunks
+from mlmix_pymc.engine import row_chunks
 
 ITEMS = [f"u{p}" for p in range(1, 6)]
 
@@ -184,7 +184,7 @@ def test_predict_on_new_rows_in_chunks_equals_numpy(data, monkeypatch):
     """``predict`` evaluates new data through the shared data-input graph, on chunks of rows too."""
     result = _model(data).fit(starts=(2, 1), seed=3, se=None)
     monkeypatch.setattr(row_chunks, "MAX_ROW_CHUNK_CELLS", 97)
-    from mlmix_pymc.estimate.reuse import objective_for_frame
+    from mlmix_pymc.engine.reuse import objective_for_frame
 
     new = data.iloc[::2]
     objective, _ = objective_for_frame(result.model, new)

@@ -22,7 +22,7 @@ CHILD = r"""
 import json, sys, warnings
 import numpy as np, pandas as pd
 import mlmix_pymc as mm
-from mlmix_pymc.estimate.parallel_compile import modules_compiled
+from mlmix_pymc.toolchain.parallel_compile import modules_compiled
 from mlmix_pymc.warmup import warm_up
 table = warm_up(sys.argv[1:], report=None) if sys.argv[1:] else None
 rng = np.random.default_rng(5)
@@ -59,7 +59,7 @@ def test_every_model_names_what_it_covers():
 
 
 def test_a_new_model_compiles_few_modules_after_the_warm_up(tmp_path):
-    from mlmix_pymc.estimate.parallel_compile import compile_workers
+    from mlmix_pymc.toolchain.parallel_compile import compile_workers
 
     if compile_workers() < 2:
         pytest.skip("one core: modules are compiled by PyTensor's link, not counted")
@@ -78,7 +78,7 @@ import pytensor, pytensor.tensor as pt
 from pytensor import config
 from pytensor.graph.fg import FunctionGraph
 from pytensor.link.c.basic import CLinker
-from mlmix_pymc._config import consistent_compiler_flags
+from mlmix_pymc.toolchain.flags import consistent_compiler_flags
 x = pt.dvector("x")
 node = (pt.exp(x) * 2 + x).owner
 def key():
@@ -102,7 +102,7 @@ def test_modules_compiled_before_pymc_is_imported_serve_after_it():
 def test_consistent_compiler_flags_keeps_other_flags_and_each_pymc_flag_once():
     from pytensor import config
 
-    from mlmix_pymc._config import PYMC_CXXFLAGS, consistent_compiler_flags
+    from mlmix_pymc.toolchain.flags import PYMC_CXXFLAGS, consistent_compiler_flags
 
     saved = config.gcc__cxxflags
     try:

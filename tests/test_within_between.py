@@ -7,7 +7,7 @@ import pytest
 from scipy.special import expit, log_softmax, logsumexp
 
 import mlmix_pymc as mm
-from mlmix_pymc.estimate import integrated
+from mlmix_pymc.engine import integrated
 from mlmix_pymc.spec import ClassVariable, Indicator, ModelSpec, RandomEffect
 
 

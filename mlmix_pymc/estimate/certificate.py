@@ -18,7 +18,7 @@ section 10 advises that technical options "should not affect the estimation resu
 When the difference exceeds the tolerance (``fit(integration_tol=1e-3)``), ``estimate/ml.py``
 refines the rule and refits from the solution (``MAX_REFINEMENTS`` times), then warns naming
 the figure and the options to change. A single-level objective evaluates the finer rule with
-its own compiled graph (the rule's nodes are graph inputs, ``compiled.py``); a two-level one
+its own compiled graph (the rule's nodes are graph inputs, ``engine/compiled.py``); a two-level one
 with the objective of the finer settings, whose compiled cluster functions are shared.
 """
 
@@ -28,6 +28,7 @@ import dataclasses
 
 import numpy as np
 
+from ..engine.objective import Objective
 from ..integration_settings import IntegrationSettings, default_points, finer_points
 
 DEFAULT_TOLERANCE = 1e-3
@@ -120,7 +121,8 @@ def refinable(settings: IntegrationSettings) -> bool:
     return settings.cluster_method != "laplace"
 
 
-def finer_loglik(model, objective, settings: IntegrationSettings, theta: np.ndarray) -> tuple[float, IntegrationSettings]:
+def finer_loglik(model, objective: Objective, settings: IntegrationSettings,
+                 theta: np.ndarray) -> tuple[float, IntegrationSettings]:
     """The log-likelihood at ``theta`` with the finer rule of ``settings``, and those settings."""
     finer = finer_settings(settings, model.structure)
     if not model.structure.is_two_level:  # the same compiled graph with the finer rule's nodes
@@ -131,7 +133,7 @@ def finer_loglik(model, objective, settings: IntegrationSettings, theta: np.ndar
     return float(other.loglik(theta)), finer
 
 
-def qmc_standard_error(objective, theta: np.ndarray) -> float:
+def qmc_standard_error(objective: Objective, theta: np.ndarray) -> float:
     """Monte Carlo standard error of a quasi Monte Carlo log-likelihood (two-level models).
 
     Per cluster j, the integrand's values s_jq at the Q equally weighted points (summed over the
@@ -148,7 +150,7 @@ def qmc_standard_error(objective, theta: np.ndarray) -> float:
     return float(np.sqrt(np.sum((se / mean) ** 2)))
 
 
-def certify(model, objective, settings: IntegrationSettings, theta: np.ndarray, loglik: float,
+def certify(model, objective: Objective, settings: IntegrationSettings, theta: np.ndarray, loglik: float,
             tolerance: float, refinements: int = 0) -> IntegrationCertificate:
     """Evaluate the log-likelihood at ``theta`` with the finer rule and compare (module docstring)."""
     value, finer = finer_loglik(model, objective, settings, theta)

@@ -9,6 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import SpecificationError
+from ..engine.objective import Objective
 from ..graph.likelihood import marginal_class_probs
 from ..results import MLResult
 from . import certificate, checks
@@ -155,7 +156,7 @@ def _reported_loglik(loglik: float, cert, limit) -> float:
     return float(loglik)
 
 
-def class_probabilities(compiled, theta):
+def class_probabilities(compiled: Objective, theta):
     """Log-likelihood, posterior and model class probabilities per row (and per cluster info)."""
     return compiled.class_probabilities(theta)
 
@@ -179,7 +180,7 @@ def _final_solutions(outcome, best) -> list[list]:
     return out
 
 
-def _refit(compiled, solutions, bounds, max_iter, n_obs) -> list:
+def _refit(compiled: Objective, solutions, bounds, max_iter, n_obs) -> list:
     """(log-likelihood, theta, count) of ``solutions`` under a refined rule, best first: each is
     evaluated once under it (adaptive nodes placed there), and the best is run to convergence; a
     coarse rule's error can rank the solutions differently from the finer rule."""
@@ -204,7 +205,8 @@ def _refit(compiled, solutions, bounds, max_iter, n_obs) -> list:
     return sorted(scored, key=lambda t: -t[0])
 
 
-def _certified(model, objective, settings, theta, tolerance, prior, max_iter, backend, outcome, toward_limit):
+def _certified(model, objective: Objective, settings, theta, tolerance, prior, max_iter, backend, outcome,
+               toward_limit):
     """The integration certificate at ``theta``; while it exceeds ``tolerance``, the rule is refined
     and the fit resumed (``certificate.MAX_REFINEMENTS`` times) from every distinct final-stage
     solution of the starts (best first): a coarse rule's error can favour a solution that is not
@@ -262,7 +264,7 @@ def _start_warnings(outcome) -> list[str]:
     return msgs
 
 
-def _order_classes(model, compiled, theta, loglik, probabilities):
+def _order_classes(model, compiled: Objective, theta, loglik, probabilities):
     """Apply the ordering rule of ``relabel.py``; keep the original if the likelihood changes.
 
     ``probabilities`` is ``class_probabilities`` at ``theta``.
@@ -293,7 +295,7 @@ def _order_classes(model, compiled, theta, loglik, probabilities):
 RUN_OFF = 10.0  # a bounded threshold / logit beyond +-10 (a probability within 5e-5 of 0 or 1) is running off
 
 
-def _snap_run_off(compiled, theta, loglik, max_iter, n_obs):
+def _snap_run_off(compiled: Objective, theta, loglik, max_iter, n_obs):
     """Bounded thresholds / logits that stopped between +-10 and their bound (+-15) are running off
     to +-inf on a flat likelihood (the gradient there is ~exp(-|logit|) and the optimizer stops on
     it): put them at the bound, as Mplus does, and polish the other parameters with them held.

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import EstimationError, SpecificationError
-from .compiled import CompiledLikelihood
+from ..engine.objective import Objective
 from .starts import clip_to_bounds, partition_start
 
 
@@ -52,7 +52,7 @@ class StartsOutcome:
     interrupted: bool = False
 
 
-def maximize(compiled: CompiledLikelihood, theta0: np.ndarray, bounds, max_iter: int, n_obs: int,
+def maximize(compiled: Objective, theta0: np.ndarray, bounds, max_iter: int, n_obs: int,
              gtol: float = 1e-8, refine: bool = False):
     """L-BFGS-B on the mean negative log-likelihood; returns scipy's result.
 
@@ -81,7 +81,7 @@ def maximize(compiled: CompiledLikelihood, theta0: np.ndarray, bounds, max_iter:
     return res
 
 
-def _lbfgs(compiled, theta0, bounds, max_iter, n_obs, gtol):
+def _lbfgs(compiled: Objective, theta0, bounds, max_iter, n_obs, gtol):
     last: list = []  # the last finite (value, gradient): a non-finite trial point makes the line search back off
     scale = parameter_scales(getattr(compiled, "structure", None), len(theta0))  # the optimizer sees u = theta * scale
 
@@ -131,7 +131,7 @@ def _backoff_value(last_value: float) -> float:
     return float(last_value + 1e8 * max(1.0, abs(last_value)))
 
 
-def run_starts(compiled: CompiledLikelihood, starts=(20, 5), seed=None, start_theta=None,
+def run_starts(compiled: Objective, starts=(20, 5), seed=None, start_theta=None,
                st_iterations: int = 10, max_iter: int = 5000, n_obs: int = 1, progress=None,
                nested_starts=()) -> StartsOutcome:
     """Random starts, partial optimization, then the best ``n_final`` to convergence.

@@ -1,7 +1,7 @@
-"""MAP and Laplace (MAP + Gaussian approximation) estimation on the ML machinery.
+"""MAP and MAP-Laplace (MAP + Gaussian approximation) estimation on the ML machinery.
 
-The objective is log-likelihood + log prior (``priors.py``) of the same compiled graph;
-random starts, optimizer, class ordering and the result type are those of ML. ``laplace``
+The objective is log-likelihood + log prior (``bayes/priors.py``) of the same compiled graph;
+random starts, optimizer, class ordering and the result type are those of ML. ``map-laplace``
 adds standard errors from the curvature of the log posterior at the mode (the Gaussian
 approximation); ``map`` reports none. With ``priors="flat"`` both equal ML.
 """
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.objective import Objective
+
 
 class PosteriorObjective:
     """A compiled likelihood plus a prior on ``theta``, with the compiled interface."""
 
-    def __init__(self, compiled, prior):
+    def __init__(self, compiled: Objective, prior):
         self._compiled = compiled
         self.prior = prior
         self.structure = compiled.structure

@@ -35,7 +35,7 @@ class Family:
     Subclasses set ``name`` (the spec's family names they serve: ``names``), ``data_kind``
     (``"categorical"``, ``"continuous"`` or ``"count"``: how ``data.py`` reads the column),
     ``takes_linear_predictor`` (whether covariates, random effects and factors may enter),
-    ``prior_sd`` (default prior sd of each parameter group, ``estimate/priors.py``) and
+    ``prior_sd`` (default prior sd of each parameter group, ``bayes/priors.py``) and
     implement the methods below.
     """
 

@@ -7,7 +7,7 @@ For cluster j (design guide section 1; paper eq 2-5, 16-18, 22-26):
 with z ~ N(0, I) standard normal and b_j(z) the random effects of the between model
 (``random_effects.py``). The expectation is a weighted sum over nodes z_jq that the
 estimator supplies per between class and cluster (non-adaptive rules, adaptive
-quadrature, Laplace: ``estimate/integrated.py``) as
+quadrature, Laplace: ``engine/integrated.py``) as
 
     E_z[g(z)] ~= sum_q exp(logq_jq + log phi(z_jq)) g(z_jq),
 
@@ -58,7 +58,7 @@ class ClusterInputs:
     @classmethod
     def create(cls, structure: GraphStructure, shapes=None) -> "ClusterInputs":
         """Fresh symbolic variables matching ``structure``; with ``shapes`` (one per input, in
-        ``as_list`` order) of those static shapes (JAX, ``estimate/jax_functions.py``)."""
+        ``as_list`` order) of those static shapes (JAX, ``toolchain/jax_functions.py``)."""
         names = (["theta"] + [f"data_{i}" for i in range(len(structure.groups))]
                  + ["covariates", "row_mask", "first_row", "nodes", "logq"])
         ndims = [1] + [2] * len(structure.groups) + [2, 2, 1, 4, 3]

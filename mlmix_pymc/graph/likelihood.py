@@ -60,7 +60,7 @@ def build_loglik(structure: GraphStructure, theta_rows, per_row: bool = False,
     ``group_data`` (one (n, P*S) tensor per measurement group), ``covariates`` (n, q) and
     ``known_mask`` (n, J; ``known_class_mask``) replace the structure's own data, e.g. by
     symbolic inputs so that one compiled graph serves any data set of the same structure
-    (``estimate/reuse.py``) or any chunk of its rows (``estimate/row_chunks.py``; not for
+    (``engine/reuse.py``) or any chunk of its rows (``engine/row_chunks.py``; not for
     grade-of-membership models).
     """
     phi = structure.layout.symbolic_natural(theta_rows)

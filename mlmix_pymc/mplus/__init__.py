@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import MplusSyntaxError, UnsupportedMplusStatement
+from ..results import provides
 from .datafile import read_free_format, write_free_format
 from .translate import MplusInput, parse_mplus
 from .writer import spec_to_mplus
@@ -75,6 +76,7 @@ def model_to_mplus(model, data_file: str = "data.dat", estimates: dict | None = 
     return spec_to_mplus(model.spec, data_file, names, estimates)
 
 
+@provides("to_mplus")
 def result_to_mplus(result, data_file: str = "data.dat") -> str:
     """An Mplus input for a fitted result, its free estimates as starting values ``*value``."""
     layout = result.structure.layout

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SpecificationError
+
 # the kind (``ParamInfo.group``) of a block -> the posterior variable name
 KIND_NAMES = {"threshold": "thresholds", "intercept": "class_logits", "slope": "class_slopes",
               "transition": "transition_logits", "mean": "means", "variance": "variances",
@@ -69,7 +71,7 @@ def posterior_variables(structure, item_names, covariate_names, dims_used: dict 
     """The structured variables of ``structure``'s free parameters (module docstring).
 
     ``dims_used`` (dim -> coordinates) collects the dims taken, so that further variables
-    (``bayes_quantities``) can share or avoid them."""
+    (``quantities``) can share or avoid them."""
     layout = structure.layout
     rep = np.zeros(len(layout.infos), dtype=bool)
     rep[layout.representative] = True
@@ -180,8 +182,6 @@ def store_map(idata, structure, variables) -> None:
 
 def read_map(idata) -> list[dict]:
     """The parameter map stored by ``store_map``; a clear error for other InferenceData."""
-    from ..errors import SpecificationError
-
     raw = getattr(idata, "attrs", {}).get("parameter_map") if hasattr(idata, "attrs") else None
     if raw is None:
         raise SpecificationError("this InferenceData has no mlmix parameter map: use the result of Model.sample "
@@ -230,3 +230,24 @@ def parameter_table(idata, level: float = 0.95):
         "position": [json.dumps(e.get("position")) if e.get("position") else "" for e in entries],
         "mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1) if len(flat) > 1 else np.nan,
         "lower": lo, "upper": hi, "r_hat": rhat, "ess_bulk": ess})
+
+
+def check_same_model(ml_result, idata) -> None:
+    """``idata`` must be a posterior of the model that ``ml_result`` fitted (same parameters)."""
+    if not hasattr(ml_result, "structure") or not hasattr(ml_result, "parameters"):
+        raise SpecificationError(f"compare_ml_bayes(ml_result, idata): the first argument must be an ML result "
+                                 f"(Model.fit), got {type(ml_result).__name__}")
+    raw = getattr(idata, "attrs", {}).get("parameter_map") if hasattr(idata, "posterior") else None
+    names = list(ml_result.structure.layout.names)
+    legacy = getattr(getattr(idata, "posterior", None), "get", lambda k: None)("phi")
+    if raw is None and legacy is not None and legacy.shape[-1] != len(names):  # an old flat ``phi`` posterior
+        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
+                                 f"draws have {legacy.shape[-1]}; they come from different models")
+    if raw is None:
+        raise SpecificationError("compare_ml_bayes() needs the InferenceData returned by Model.sample or "
+                                 "mm.align_draws (an aligned, structured posterior)")
+    drawn = [e["name"] for e in json.loads(raw)]
+    if drawn != names:
+        raise SpecificationError(f"compare_ml_bayes(): the ML result has {len(names)} parameters but the posterior "
+                                 f"draws have {len(drawn)}" + (" with other names" if len(drawn) == len(names) else "")
+                                 + "; they come from different models (e.g. another number of classes)")

@@ -15,7 +15,7 @@ optimizer runs and re-adapted between runs (``optimize.maximize``).
 
 With the C backend the graphs take the rows as inputs (``row_chunks.py``), so a compiled
 function depends only on the model's structure: it is stored in the disk function cache
-(``function_cache.py``) and a new session, or another data set of the same structure, loads
+(``toolchain/function_cache.py``) and a new session, or another data set of the same structure, loads
 it instead of compiling. A data set of more distinct rows than
 ``row_chunks.MAX_ROW_CHUNK_CELLS`` allows in one call is called on chunks of rows: the
 value-and-gradient graph and the per-row score graph each with their own chunk length.
@@ -34,9 +34,9 @@ from ..graph.structure import GraphStructure
 from ..graph.unit import RowNodes, SharedNodes
 from ..integration import make_rule, shift_scale
 from . import node_placement
-from .backend import compile_mode
+from ..toolchain.backend import compile_mode
 from .cluster_engine import graph_signature
-from .function_cache import cached_function, collector_paused
+from ..toolchain.function_cache import cached_function, collector_paused
 from .row_chunks import RowChunks, chunk_length
 
 START_GRID_POINTS = {1: 41, 2: 15, 3: 9}  # fixed grid the adaptive factor nodes start from
@@ -51,7 +51,7 @@ class CompiledLikelihood:
 
     def __init__(self, structure: GraphStructure, rule=None, adaptive: bool = False, backend: str = "c"):
         self.structure = structure
-        self.backend = backend  # "c" or "jax" (``backend.py``): every function of this objective
+        self.backend = backend  # "c" or "jax" (``toolchain/backend.py``): every function of this objective
         self.unit_rule = rule  # nodes of the within-level factors (None without factors)
         self.adapts = bool(adaptive and rule is not None)
         # JAX: a static length (the Hessian's scan over theta and every shape must be concrete)
@@ -111,7 +111,7 @@ class CompiledLikelihood:
         """``pytensor.function`` of ``inputs`` (and the row inputs of ``chunks``) and of the
         graph ``outputs()`` builds, compiled with this objective's backend. A C graph whose
         rows are inputs depends only on the structure, not on the data values: it is loaded
-        from the disk cache (``function_cache.py``) when any session compiled it before, and
+        from the disk cache (``toolchain/function_cache.py``) when any session compiled it before, and
         ``outputs()`` (building the symbolic graph) is then never called."""
         rows = [] if chunks is None else chunks.inputs.as_list()
 
@@ -208,7 +208,7 @@ class CompiledLikelihood:
         """The log-likelihood at ``theta`` with another rule of the unit latents, evaluated by the same
         compiled graph (its nodes are inputs): an adaptive objective places ``points`` adaptive nodes
         per dimension at ``theta``, a fixed one uses the ``method`` rule of ``points``. The objective's
-        own rule is kept (the integration certificate, ``certificate.py``)."""
+        own rule is kept (the integration certificate, ``estimate/certificate.py``)."""
         kept = self._rule_state()
         try:
             self.use_rule(method, points)

@@ -1,5 +1,5 @@
 """The public Bayesian workflow helpers (``mm.align_draws``, ``mm.add_log_likelihood``,
-``mm.parameter_table``, ``mm.parameter_draws``); the work is in ``estimate/bayes*.py``."""
+``mm.parameter_table``, ``mm.parameter_draws``); the work is in the other modules of ``bayes/``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def align_draws(model, idata, reference=None):
     quantities recomputed from the aligned draws, ``unconstrained_posterior`` (``theta``),
     ``observed_data`` and ``log_likelihood``; ``attrs["n_relabelled"]`` counts relabelled draws.
     """
-    from .estimate.bayes import align_posterior
+    from .sampling import align_posterior
 
     return align_posterior(model, idata, reference)
 
@@ -20,14 +20,14 @@ def align_draws(model, idata, reference=None):
 def add_log_likelihood(model, idata):
     """Add the pointwise ``log_likelihood`` group (``loglik`` per row, or per cluster in two-level
     models, with the data's labels) computed from ``idata``'s ``theta`` draws; returns ``idata``."""
-    from .estimate.bayes import add_log_likelihood as add
+    from .sampling import add_log_likelihood as add
 
     return add(model, idata)
 
 
 def parameter_draws(idata):
     """All model parameters under their Mplus names, (chain, draw, parameter), fixed ones constant."""
-    from .estimate.bayes_layout import parameter_draws as draws
+    from .layout import parameter_draws as draws
 
     return draws(idata)
 
@@ -35,6 +35,6 @@ def parameter_draws(idata):
 def parameter_table(idata, level: float = 0.95):
     """One row per model parameter (Mplus name): status (free / fixed / equal), its posterior variable
     and position, posterior mean, sd, equal-tailed ``level`` interval, r_hat and bulk ESS."""
-    from .estimate.bayes_layout import parameter_table as table
+    from .layout import parameter_table as table
 
     return table(idata, level)

@@ -64,7 +64,7 @@ def compile_workers() -> int:
 def compiling_in_parallel():
     """Functions compiled inside, with PyTensor's default C mode, get their missing C
     modules compiled in parallel (``PrecompilingVMLinker``). Other modes are left as they are."""
-    from .._config import consistent_compiler_flags
+    from .flags import consistent_compiler_flags
 
     consistent_compiler_flags()  # a later ``import pymc`` appended its flags again
     mode = _parallel_mode()

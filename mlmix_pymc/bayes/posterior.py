@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .estimate.ml import class_probabilities
-from .simulate import simulate
+from ..data import to_input_rows
+from ..estimate.ml import class_probabilities
+from ..simulate import simulate
 
 
 def _thinned(idata, n_draws: int | None):
@@ -31,8 +32,8 @@ def add_posterior_predictive(model, idata, n_draws: int | None = None, seed=None
     """
     import xarray as xr
 
-    from .estimate.bayes import row_labels, theta_draws
-    from .families import family_of
+    from .sampling import row_labels, theta_draws
+    from ..families import family_of
 
     rng = np.random.default_rng(seed)
     pairs, per_chain = _thinned(idata, n_draws)
@@ -79,9 +80,9 @@ def posterior_predictive_pvalue(model, idata, statistic: str = "bivariate", n_dr
     route for any model, ``exact=True`` refuses models without the exact one). Returns ``{"ppp",
     "observed", "replicated", "exact"}`` (D of the data and of the replicates per draw).
     """
-    from .errors import SpecificationError
-    from .estimate.bayes import theta_draws
-    from .families import family_of
+    from ..errors import SpecificationError
+    from .sampling import theta_draws
+    from ..families import family_of
 
     if statistic not in ("bivariate", "patterns"):
         raise SpecificationError(f"statistic={statistic!r}: use 'bivariate' or 'patterns'")
@@ -189,9 +190,9 @@ def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFr
 
     Columns ``c=1..K`` per within class variable (joint classes summed), NaN for rows left out.
     """
-    from .graph.likelihood import marginal_class_probs
+    from ..graph.likelihood import marginal_class_probs
 
-    from .estimate.bayes import theta_draws
+    from .sampling import theta_draws
 
     pairs, _ = _thinned(idata, n_draws)
     theta = theta_draws(idata, model).values
@@ -205,6 +206,4 @@ def posterior_class_probabilities(model, idata, n_draws: int = 200) -> pd.DataFr
         probs = marginal_class_probs(model.structure, posterior, cv.name)
         for k in range(cv.n_classes):
             cols[f"{cv.name}={k + 1}"] = probs[:, k]
-    from .results import _to_input_rows
-
-    return _to_input_rows(pd.DataFrame(cols, index=model.data.index), model.data.input_index, model.data.kept)
+    return to_input_rows(pd.DataFrame(cols, index=model.data.index), model.data.input_index, model.data.kept)

@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 
 from ..graph.structure import GraphStructure
-from .relabel import permute_classes
+from ..estimate.relabel import permute_classes
 
 
 def class_specific_elements(structure: GraphStructure, name: str) -> np.ndarray:

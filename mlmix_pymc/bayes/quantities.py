@@ -39,8 +39,8 @@ def _class_dim(structure, cv_name: str) -> str:
 
 def derived_quantities(structure, theta, dims_used: dict | None = None) -> list[Quantity]:
     """The quantities of the module docstring that apply to ``structure``; their dims are renamed
-    where ``dims_used`` (from ``bayes_layout.posterior_variables``) holds one with other coordinates."""
-    from .bayes_layout import unique_dims
+    where ``dims_used`` (from ``layout.posterior_variables``) holds one with other coordinates."""
+    from .layout import unique_dims
 
     dims_used = {} if dims_used is None else dims_used
     out = []
@@ -103,7 +103,7 @@ def evaluator(quantities: list[Quantity], theta):
     """A compiled function theta (n_free,) -> list of the quantities' values."""
     import pytensor
 
-    from .backend import compile_mode
+    from ..toolchain.backend import compile_mode
 
     if not quantities:
         return lambda t: []

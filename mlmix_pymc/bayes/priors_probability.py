@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special, stats
 
 from ..errors import SpecificationError
+from .variables import started_variable
 
 
 @dataclass
@@ -68,8 +69,6 @@ def _dirichlet_blocks(structure, concentration: np.ndarray) -> list[ProbabilityB
             import pymc as pm
             import pytensor.tensor as pt
 
-            from .bayes import started_variable
-
             model = pm.modelcontext(None)
             if dim not in model.coords:
                 model.add_coord(dim, list(range(1, k + 1)))
@@ -111,8 +110,6 @@ def _beta_blocks(structure, a, b) -> list[ProbabilityBlock]:
     def place(theta, ml_theta):
         import pymc as pm
         import pytensor.tensor as pt
-
-        from .bayes import started_variable
 
         model = pm.modelcontext(None)
         model.add_coord("binary_threshold", names)

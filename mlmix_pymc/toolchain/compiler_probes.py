@@ -24,6 +24,8 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
+from .atomic_files import write_atomically
+
 FOLDER_NAME = "mlmix_compiler_probes"
 _settled: dict = {}  # per key: the probe values this process read from or wrote to the file
 
@@ -132,8 +134,6 @@ def load_probes() -> list[str]:
 
 def store_probes() -> None:
     """Store the probe results PyTensor has in this process (new ones only)."""
-    from .function_cache import write_atomically
-
     current = _current(_probes())
     if _off() or not current or (key := _key()) is None or current == _settled.get(key):
         return  # nothing this process has not already read or written (under these flags)

@@ -5,7 +5,7 @@
 variable ``responses[row, item]`` (a ``pm.CustomDist``), two-level models as a ``pm.Potential``.
 The free vector ``theta`` gets the priors of ``priors.py`` (normals on the estimation scale, or
 Dirichlet / Beta on the probability scale: ``priors_probability.py``); the structured parameters
-(``bayes_layout.py``) and probability-scale quantities (``bayes_quantities.py``) are
+(``layout.py``) and probability-scale quantities (``quantities.py``) are
 deterministics with named dims. Cluster random effects are either
 
 * ``"integrated"``: summed out by the ML quadrature with nodes fixed in the graph
@@ -29,9 +29,10 @@ import warnings
 import numpy as np
 
 from ..errors import SpecificationError
+from ..toolchain.parallel_compile import compiling_in_parallel
 from .align import align_draws as _align_phi
-from .parallel_compile import compiling_in_parallel
 from .priors import make_prior
+from .variables import started_variable
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 RANDOM_EFFECTS = ("integrated", "explicit")
@@ -44,8 +45,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
 
     Variables: ``theta`` (the unconstrained free vector, ``free_parameter`` coordinate = the Mplus
     names) with the priors of ``priors.py``; the structured parameters (``thresholds[item,
-    threshold, class]``, ``class_logits``, ``means``, ...; ``bayes_layout.py``) and the probability
-    scale quantities (``class_proportions``, ``item_probabilities``, ...; ``bayes_quantities.py``)
+    threshold, class]``, ``class_logits``, ``means``, ...; ``layout.py``) and the probability
+    scale quantities (``class_proportions``, ``item_probabilities``, ...; ``quantities.py``)
     as deterministics. Single-level models carry the likelihood as the observed variable
     ``responses[row, item]`` (a ``pm.CustomDist``: its logp is the ML graph's per-row
     log-likelihood, its random draws come from ``simulate.py``), so ``pm.sample_posterior_predictive``,
@@ -64,8 +65,8 @@ def to_pymc(model, priors=None, random_effects: str = "integrated", integration:
     """
     import pymc as pm
 
-    from .bayes_layout import posterior_variables
-    from .bayes_quantities import derived_quantities
+    from .layout import posterior_variables
+    from .quantities import derived_quantities
     from .priors import split_probability_priors
 
     if random_effects not in RANDOM_EFFECTS:
@@ -170,38 +171,6 @@ def _theta_variable(model, prior, probability_priors, ml_theta):
     for block in blocks:
         theta = block.place(theta, ml_theta)
     return pm.Deterministic("theta", theta, dims="free_parameter")
-
-
-def started_variable(name, dist, params, start, dims, n=None, signature=None, transform=None):
-    """``dist(name, *params)`` whose default initial point is ``start`` (None: PyMC's own).
-
-    A ``pm.CustomDist`` wrapping ``dist.dist`` with ``start`` as its support point: the same
-    density, and, unlike ``initval=``, a model that ``pm.compute_log_likelihood`` /
-    ``pm.sample_posterior_predictive`` can still transform. ``n`` sizes a parameterless vector
-    (``pm.Flat``); ``signature`` / ``transform`` are those of multivariate or bounded variables.
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    if start is None:
-        kwargs = {"shape": (n,)} if n is not None else {}
-        return dist(name, *params, dims=dims, **kwargs) if transform is None else \
-            dist(name, *params, dims=dims, transform=transform, **kwargs)
-    start = np.asarray(start, dtype=float)
-    extra = {} if signature is None else {"signature": signature}
-    if transform is not None:
-        extra["transform"] = transform
-    if n is not None:  # no parameters to carry the shape: one dummy vector does
-        params, make = (np.zeros(n),), (lambda zeros, size: dist.dist(size=size))
-        extra.setdefault("signature", None)
-        extra.pop("signature")
-    else:
-        def make(*args):
-            *values, size = args
-            return dist.dist(*values, size=size)
-
-    return pm.CustomDist(name, *params, dist=make, support_point=lambda rv, size, *args: pt.as_tensor_variable(start),
-                         dims=dims, **extra)
 
 
 def _observed_responses(model, objective, theta, ml_theta) -> None:
@@ -393,7 +362,7 @@ def _mlmix_idata(model, raw, reference: np.ndarray):
         groups[name].attrs.update(post.attrs)
     idata = az.InferenceData(**groups)
     idata.attrs.update({k: v for k, v in raw.attrs.items() if isinstance(v, (str, int, float))})
-    from .bayes_layout import store_map
+    from .layout import store_map
 
     store_map(idata, model.structure, _variables(model))
     idata.attrs["n_relabelled"] = n_relabelled
@@ -401,7 +370,7 @@ def _mlmix_idata(model, raw, reference: np.ndarray):
 
 
 def _variables(model):
-    from .bayes_layout import posterior_variables
+    from .layout import posterior_variables
 
     return posterior_variables(model.structure, [ind.name for ind in model.spec.indicators],
                                list(model.structure.covariate_names), {})
@@ -412,11 +381,11 @@ _EVALUATORS: dict = {}
 
 def structured_posterior(model, theta: np.ndarray, chain=None, draw=None):
     """The posterior Dataset of ``theta`` draws (chain, draw, n_free): structured parameters
-    (``bayes_layout``) and probability-scale quantities (``bayes_quantities``), named dims."""
+    (``layout``) and probability-scale quantities (``quantities``), named dims."""
     import pytensor.tensor as pt
 
-    from .bayes_layout import posterior_variables, structured_dataset
-    from .bayes_quantities import derived_quantities, evaluator, quantity_dataset
+    from .layout import posterior_variables, structured_dataset
+    from .quantities import derived_quantities, evaluator, quantity_dataset
 
     chains, draws, _ = theta.shape
     chain = np.arange(chains) if chain is None else chain
@@ -483,7 +452,7 @@ def phi_diagnostics(idata, parameters: np.ndarray) -> tuple[np.ndarray, np.ndarr
     fixed parameters have no spread to diagnose)."""
     import arviz as az
 
-    from .bayes_layout import parameter_draws
+    from .layout import parameter_draws
 
     chosen = parameter_draws(idata).isel(parameter=parameters).to_dataset(name="phi")
     return az.rhat(chosen)["phi"].values, az.ess(chosen, method="bulk")["phi"].values
@@ -518,7 +487,7 @@ def _aligned_theta(model, theta: np.ndarray, reference: np.ndarray) -> tuple[np.
 
 
 def _aligned_memberships(structure, g, raw: np.ndarray, aligned: np.ndarray):
-    """Permute each draw's memberships g like its Dirichlet alpha (which only permutes, ``relabel.py``)."""
+    """Permute each draw's memberships g like its Dirichlet alpha (which only permutes, ``estimate/relabel.py``)."""
     import itertools
 
     alpha = structure.membership.alpha

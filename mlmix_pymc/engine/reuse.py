@@ -34,7 +34,7 @@ from ..errors import DataError
 from ..families import family_of
 from ..graph.likelihood import build_loglik
 from ..graph.structure import GraphStructure, _compress_patterns, known_class_of_patterns
-from .backend import compile_mode
+from ..toolchain.backend import compile_mode
 from .cluster_engine import cached_compile, graph_signature
 from .row_chunks import RowChunks, RowInputs, chunk_length
 

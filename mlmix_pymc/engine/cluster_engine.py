@@ -19,7 +19,7 @@ import pytensor
 
 from ..graph.cluster_likelihood import ClusterInputs, build_cluster_loglik, index_axis
 from ..graph.structure import GraphStructure
-from .backend import compile_mode
+from ..toolchain.backend import compile_mode
 
 CACHE_SIZE = 8
 # the cost of one more call of a compiled function (Python and PyTensor overhead), in
@@ -58,7 +58,7 @@ class ClusterFunctions:
     """Compiled functions of the two-level graph of ``structure`` (``graph/cluster_likelihood.py``).
 
     Each function is loaded from the on-disk function cache when this graph was compiled
-    before (``function_cache.py``); the symbolic graph is only built for a function that is
+    before (``toolchain/function_cache.py``); the symbolic graph is only built for a function that is
     not there.
     """
 
@@ -91,17 +91,17 @@ class ClusterFunctions:
 
     def _function(self, name: str, outputs, n_nodes: int | None = None):
         """The compiled function ``outputs(inputs, terms)`` of the graph: C from the disk cache
-        if there; JAX compiled at its first call for each input shapes (``jax_functions.py``).
+        if there; JAX compiled at its first call for each input shapes (``toolchain/jax_functions.py``).
         ``n_nodes``: the nodes per cluster of every call, if fixed (1: the Laplace modes)."""
         if self.backend == "jax":
-            from .jax_functions import ShapeSpecializedFunction
+            from ..toolchain.jax_functions import ShapeSpecializedFunction
 
             def graph(shapes):  # a graph of its own on inputs of static shapes
                 inputs, terms = self._build(shapes)
                 return inputs.as_list(), outputs(inputs, terms)
 
             return ShapeSpecializedFunction(graph, name, self._key + (name,))
-        from .function_cache import cached_function
+        from ..toolchain.function_cache import cached_function
 
         def build():
             inputs, terms = self._symbolic(n_nodes)

@@ -27,11 +27,12 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .atomic_files import write_atomically
 
 MAX_ENTRIES = 200  # the oldest files beyond this are removed when a new one is written
 
@@ -89,7 +90,7 @@ def cached_function(key: tuple, build):
 
 
 def _cached_function(key: tuple, build):
-    from .._config import consistent_compiler_flags
+    from .flags import consistent_compiler_flags
     from .module_index import preload
 
     consistent_compiler_flags()  # a stored function links modules of these flags' keys (import pymc adds them again)
@@ -163,15 +164,6 @@ def slimmed(fn):
     if hasattr(graph, "shape_feature"):
         graph.remove_feature(graph.shape_feature)
     return fn
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in its folder and a rename, so that
-    parallel processes (test workers) never read a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
-        fh.write(data)
-    os.replace(fh.name, path)
 
 
 def _store(folder: Path, path: Path, fn) -> None:

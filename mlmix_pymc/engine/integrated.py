@@ -34,6 +34,7 @@ from ..graph.structure import GraphStructure
 from ..integration import QuadratureRule, make_rule
 from . import node_placement
 from .cluster_engine import CALL_COST_CELLS, NEW_GRAPH_COST_CELLS, Chunk, ClusterData, ClusterFunctions
+from .objective import ClusterInfo
 
 INTEGRATIONS = ("gauss-hermite", "adaptive", "trapezoid", "qmc", "laplace")
 MAX_CHUNK_CELLS = 2_000_000  # rows x nodes x joint classes evaluated in one call
@@ -84,7 +85,7 @@ class IntegratedObjective:
         self.integration, self.points = integration, _check_points(points)
         self.dim = structure.between_model.dim if structure.between_model is not None else 0
         self.n_between = structure.between.n_classes if structure.between is not None else 1
-        self.backend = backend  # "c" or "jax" (``backend.py``; JAX: one compile per chunk shape)
+        self.backend = backend  # "c" or "jax" (``toolchain/backend.py``; JAX: one compile per chunk shape)
         self.functions = ClusterFunctions.for_structure(structure, unit_rule, backend)
         self.data = ClusterData(structure)
         self.n_clusters = self.data.n_clusters
@@ -196,8 +197,6 @@ class IntegratedObjective:
 
     def class_probabilities(self, theta: np.ndarray):
         """Log-likelihood, posterior and model class probabilities per row, and the cluster info."""
-        from ..results import ClusterInfo
-
         structure = self.structure
         self.adapt(theta)
         codes = structure.cluster_codes
