@@ -163,3 +163,21 @@ def test_adding_the_family_touched_only_its_module_and_the_registry():
     listing = subprocess.run(["grep", "-rlE", "negbin|NegativeBinomial|NEGATIVE_BINOMIAL", "mlmix_pymc",
                               "--include=*.py"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert sorted(listing) == ["mlmix_pymc/families/__init__.py", "mlmix_pymc/families/negative_binomial.py"]
+
+
+@pytest.mark.slow
+def test_nuts_with_negative_binomial_and_censored_items():
+    """Both new families under NUTS, in one model with binary items (the observed ``responses``
+    span every item while each family's parameters have a dim of their own): posterior means
+    sit within 3 posterior SDs of the ML estimates."""
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"y": rng.negative_binomial(2, 0.4, n).astype(float), "t": np.maximum(rng.normal(size=n), 0),
+                          "u": (rng.uniform(size=n) < 0.5).astype(float)})
+    model = mm.lca(frame, ["y", "t", "u"], 1, family={"y": "negbin", "t": "censored-below", "u": "binary"})
+    ml = model.fit(se=None).parameters.set_index("name")["estimate"]
+    idata = model.sample(draws=150, tune=150, chains=2, seed=1, progressbar=False)
+    assert sorted(idata.observed_data.data_vars) == ["t", "u", "y"]
+    for var, name in [("log_rates", "[y]|c#1"), ("dispersions", "disp(y)|c#1"), ("means", "t|c#1")]:
+        draws = idata.posterior[var].values.ravel()
+        assert abs(draws.mean() - ml[name]) < 3 * draws.std(), (name, draws.mean(), ml[name])

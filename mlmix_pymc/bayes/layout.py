@@ -71,13 +71,16 @@ def posterior_variables(structure, item_names, covariate_names, dims_used: dict 
     """The structured variables of ``structure``'s free parameters (module docstring).
 
     ``dims_used`` (dim -> coordinates) collects the dims taken, so that further variables
-    (``quantities``) can share or avoid them."""
+    (``quantities``) can share or avoid them. The dim ``item`` is reserved for all the model's
+    items (the observed ``responses[row, item]``): a variable of some items only (one family's
+    group in a model of several families) gets a dim of its own."""
     layout = structure.layout
     rep = np.zeros(len(layout.infos), dtype=bool)
     rep[layout.representative] = True
     n_class_vars = len(structure.class_vars) + (structure.between is not None)
     names_used: dict[str, int] = {}
     dims_used = {} if dims_used is None else dims_used
+    dims_used.setdefault("item", list(item_names))
     out = []
     for key, block in layout.blocks.items():
         index = np.asarray(block.index)
