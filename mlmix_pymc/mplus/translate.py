@@ -180,7 +180,7 @@ class _Translator:
             for lhs in st.left:
                 if self._class_var(lhs.name) or self._class_ref(lhs.name) or lhs.name.lower() in latent:
                     for rhs in st.right:
-                        if not (self._class_var(rhs.name) or rhs.name.lower() in latent):
+                        if not (self._class_var(rhs.name) or self._class_ref(rhs.name) or rhs.name.lower() in latent):
                             predictors.append(self._observed(rhs.name, st))
                     continue
                 y = self._observed(lhs.name, st)
@@ -273,6 +273,7 @@ class _Translator:
         cvs = self._class_variables()
         factors = self._factors()
         effects, covariance = self._random_effects()
+        self._between_latent(cvs, effects)
         self._parameters(factors)
         for group in self._mplus_defaults(factors):
             self.equal.append(group)
@@ -304,6 +305,8 @@ class _Translator:
         parents: dict[str, str] = {}
         partial: dict[tuple, set] = defaultdict(set)
         random = {c: set() for c in self.var.classes}
+        transitions: dict[str, set] = defaultdict(set)  # c2 -> {(k, d)} of c2#k ON c1#d statements
+        whole: set[tuple] = set()  # (c, x) of whole-variable statements c ON x
         for st in self.statements:
             if st.kind == "ON":
                 for lhs in st.left:
@@ -312,17 +315,27 @@ class _Translator:
                         continue
                     if st.section is not None:
                         raise UnsupportedMplusStatement(f"{st.where()}: class-logit regressions belong in %OVERALL%")
-                    if any(r.mark for r in st.right):
-                        raise UnsupportedMplusStatement(f"{st.where()}: '@' / '*' on class-logit regressions is "
-                                                        "not supported")
+                    if any(r.mark == "@" for r in st.right):
+                        raise UnsupportedMplusStatement(f"{st.where()}: '@' on class-logit regressions is "
+                                                        "not supported (starting values '*' are)")
                     target = cv or ref[0]
                     for rhs in st.right:
                         parent = self._class_var(rhs.name)
-                        if parent:
+                        pair = self._class_ref(rhs.name)
+                        if ref and pair and pair[0] != target:  # c2#k ON c1#d: one transition parameter
+                            if parents.setdefault(target, pair[0]) != pair[0]:
+                                raise UnsupportedMplusStatement(f"{st.where()}: {target} depends on one class "
+                                                                "variable")
+                            if ref[1] >= self.var.classes[target] or pair[1] >= self.var.classes[pair[0]]:
+                                raise MplusSyntaxError(f"{st.where()}: a transition of the last class is 0 "
+                                                       "(reference)")
+                            transitions[target].add((ref[1], pair[1]))
+                        elif parent:
                             if ref:
                                 raise UnsupportedMplusStatement(f"{st.where()}: write the transition as "
                                                                 f"'{target} ON {parent}'")
                             parents[target] = parent
+                            whole.add((target, parent))
                         elif self._class_ref(rhs.name) or rhs.name.lower() in set(self.factors) | set(self.slopes):
                             raise UnsupportedMplusStatement(f"{st.where()}: class logits regressed on {rhs.name!r} "
                                                             "are not supported")
@@ -330,8 +343,10 @@ class _Translator:
                             x = self._observed(rhs.name, st)
                             if ref:
                                 partial[(target, x)].add(ref[1])
-                            elif x not in covariates[target]:
-                                covariates[target].append(x)
+                            else:
+                                whole.add((target, x))
+                                if x not in covariates[target]:
+                                    covariates[target].append(x)
             elif st.kind == "VARIANCE" and st.level == "BETWEEN":
                 for it in st.left:
                     ref = self._class_ref(it.name)
@@ -340,8 +355,15 @@ class _Translator:
                             raise UnsupportedMplusStatement(f"{st.where()}: the variance of the random class-logit "
                                                             "intercept is free, in %BETWEEN% %OVERALL% only")
                         random[ref[0]].add(ref[1])
+        for target, pairs in transitions.items():  # without c2 ON c1: every pair but the last classes
+            full = {(k, d) for k in range(1, self.var.classes[target])
+                    for d in range(1, self.var.classes[parents[target]])}
+            if pairs != full and (target, parents[target]) not in whole:
+                raise UnsupportedMplusStatement(f"'{target}#k ON {parents[target]}#d' is given for {sorted(pairs)} "
+                                                f"only; give it for every pair of classes but the last ones (or write "
+                                                f"'{target} ON {parents[target]}')")
         for (target, x), ks in partial.items():
-            if ks != set(range(1, self.var.classes[target])):
+            if ks != set(range(1, self.var.classes[target])) and (target, x) not in whole:
                 raise UnsupportedMplusStatement(f"'{target}#k ON {x}' is given for classes {sorted(ks)} only; "
                                                 f"give it for every class but the last (or write '{target} ON {x}')")
             if x not in covariates[target]:
@@ -450,7 +472,7 @@ class _Translator:
                         raise UnsupportedMplusStatement(f"{st.where()}: class-specific between-level regressions "
                                                         "are not supported")
                     key = lhs.name.lower()
-                    on[key].extend(self._observed(r.name, st) for r in st.right)
+                    on[key].extend(x for x in (self._observed(r.name, st) for r in st.right) if x not in on[key])
         names_taken = {n.lower() for n in self.var.names} | {c.lower() for c in self.var.classes}
         for it in self.items:
             if it in self.var.within:
@@ -496,16 +518,16 @@ class _Translator:
     def _covariance(self, effects) -> str:
         """Full covariance of the random effects (Mplus: free between-level covariances of
         random intercepts) unless there is a random slope (Mplus: its covariances are 0)
-        and no WITH statement; WITH @0 everywhere makes them diagonal."""
+        and no WITH statement; WITH @0 everywhere makes them diagonal. ``a WITH b*v`` is free,
+        with a starting value."""
         withs = [st for st in self.statements if st.kind == "WITH"]
         for st in withs:
             if st.level != "BETWEEN" or st.section is not None:
                 raise UnsupportedMplusStatement(f"{st.where()}: within-level residual covariances (WITH) are not "
                                                 "supported (local independence within classes)")
-            if st.labels or any(it.mark == "@" and it.value != 0 for it in st.right) or any(
-                    it.mark == "*" for it in st.right):
-                raise UnsupportedMplusStatement(f"{st.where()}: labels and values on WITH are not supported "
-                                                "(only free or @0)")
+            if st.labels or any(it.mark == "@" and it.value != 0 for it in st.right):
+                raise UnsupportedMplusStatement(f"{st.where()}: labels and fixed values on WITH are not supported "
+                                                "(only free, with a start '*v', or @0)")
         if not withs:
             return "diagonal" if any(e.target == "slope" for e in effects) else "full"
         zero = {all(it.mark == "@" for it in st.right) for st in withs}
@@ -531,12 +553,18 @@ class _Translator:
             elif st.kind == "VARIANCE":
                 for it in st.left:
                     self._record(st, it, self._variance_names(it.name, sec, st, factor_of), len(st.left))
+            elif st.kind == "WITH":
+                for a in st.left:
+                    for b in st.right:
+                        self._record(st, b, self._covariance_names(a.name, b.name), 0)
             elif st.kind == "ON":
                 for lhs in st.left:
                     if self._class_var(lhs.name) or self._class_ref(lhs.name) or st.level == "BETWEEN":
                         if st.labels:
                             raise UnsupportedMplusStatement(f"{st.where()}: labels on class-logit or between "
                                                             "regressions are not supported")
+                        for rhs in st.right:
+                            self._record(st, rhs, self._logit_or_between_names(lhs.name, rhs.name, st), 0)
                         continue
                     y = self._observed(lhs.name, st)
                     for rhs in st.right:
@@ -565,6 +593,13 @@ class _Translator:
                     self._record(st, it, names, len(st.right))
             elif st.kind == "BY" and st.labels:
                 raise UnsupportedMplusStatement(f"{st.where()}: labels on between-level loadings are not supported")
+            elif st.kind == "BY":  # a between factor: starts of its free loadings (the first is 1)
+                f = self.factors[st.left[0].name.lower()]
+                for it in st.right:
+                    item = self._observed(it.name, st)
+                    name = f"{f['name']} BY {item}"
+                    if it.mark == "*" and item != f["items"][0] and name in self.between_loadings:
+                        self._record(st, it, [name], 0)
 
     def _check_owner(self, item, sec, st) -> None:
         if self.owner[item] != sec[0]:
@@ -634,9 +669,48 @@ class _Translator:
     def factor_class(self, f) -> str:
         return self.owner[f.indicators[0]]
 
+    def _between_latent(self, cvs, effects) -> None:
+        """The between-level latent variables, in the order of the model's covariance matrix
+        (random class-logit intercepts, then the random effects), by their Mplus names."""
+        order = [f"{cv.name}#{k}" for cv in cvs if cv.random_intercept for k in range(1, cv.n_classes)]
+        mplus = {x.lower(): x for x in order}
+        for e in effects:
+            own = e.target == "intercept" and e.name == f"{e.indicators[0]}{RANDOM_INTERCEPT_SUFFIX}" \
+                and len(e.indicators) == 1
+            mplus[(e.indicators[0] if own else e.name).lower()] = e.name
+            order.append(e.name)
+        self.between_order, self.between_of = order, mplus
+        self.between_loadings = {f"{e.name} BY {it}" for e in effects if e.loadings == "free"
+                                 for it in e.indicators[1:]}
+
+    def _covariance_names(self, a: str, b: str) -> list[str]:
+        """``a WITH b`` under %BETWEEN%: the covariance's name (the later effect first)."""
+        x, y = self.between_of.get(a.lower()), self.between_of.get(b.lower())
+        if x is None or y is None or x == y:
+            return []
+        later, earlier = sorted((x, y), key=self.between_order.index, reverse=True)
+        return [f"cov({later},{earlier})"]
+
+    def _logit_or_between_names(self, lhs: str, rhs: str, st) -> list[str]:
+        """Names of ``c ON x`` / ``c#1 ON x`` / ``c2#1 ON c1#1`` (class logits, eq 4 / 9), and of a
+        between-level ``y ON w`` (a random effect regressed on a cluster covariate)."""
+        cv, ref = self._class_var(lhs), self._class_ref(lhs)
+        if not cv and not ref:
+            effect = self.between_of.get(lhs.lower())
+            return [f"{effect} ON {self._observed(rhs, st)}"] if effect else []
+        target = cv or ref[0]
+        ks = [ref[1]] if ref else range(1, self.var.classes[target])
+        parent, pair = self._class_var(rhs), self._class_ref(rhs)
+        if parent or pair:
+            p = parent or pair[0]
+            ds = [pair[1]] if pair else range(1, self.var.classes[p])
+            return [f"{target}#{k} ON {p}#{d}" for k in ks for d in ds]
+        return [f"{target}#{k} ON {self._observed(rhs, st)}" for k in ks]
+
     def _variance_names(self, name: str, sec, st, factor_of) -> list[str]:
-        if st.level == "BETWEEN":
-            return []  # random-effect variances: free (handled in _random_effects / _class_variables)
+        if st.level == "BETWEEN":  # random-effect variances (free: _random_effects / _class_variables)
+            effect = self.between_of.get(name.lower()) if sec is None else None
+            return [f"var({effect})"] if effect else []
         if self._class_ref(name):
             raise UnsupportedMplusStatement(f"{st.where()}: a class-logit variance {name} belongs in %BETWEEN% "
                                             "%OVERALL% of TYPE = TWOLEVEL MIXTURE")

@@ -2,7 +2,12 @@
 
 Every class-specific parameter is named in each class section, so Mplus's class-invariance
 defaults never apply; the spec's fixed values are written ``@v``, its equality groups as
-labels ``(e1)``, and estimates (when given) as starting values ``*v``.
+labels ``(e1)``, and estimates (when given) as starting values ``*v`` in full precision, so
+that the input read back (``parse_mplus``) carries every free parameter at the value given:
+class-logit slopes ``c#1 ON x*v`` and transitions ``c2#1 ON c1#1*v``, between-level variances
+``y*v`` / ``c#1*v``, covariances ``y WITH s*v``, regressions ``y ON w*v`` and loadings
+``fb BY u2*v`` of the random effects, and the class-invariant intercepts of a factor's items
+(``[y1*v]`` in %OVERALL%) included.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ class _Writer:
         self.items = {ind.name: ind for ind in spec.indicators}
         self.k = {cv.name: cv.n_classes for cv in spec.class_variables}
         self.slope_of = {(e.indicators[0], e.covariate): e.name for e in spec.random_effects if e.target == "slope"}
+        # between-level latent variables: our effect name -> its Mplus name (``y_b`` -> ``y``, ``c#1``)
+        self.mplus_name = {e.name: self._effect_mplus_name(e) for e in spec.random_effects}
+        self.latent = [self.mplus_name[e.name] for e in spec.random_effects]
+        self.latent += [f"{cv.name}#{k}" for cv in spec.class_variables if cv.random_intercept
+                        for k in range(1, cv.n_classes)]
+        self.mplus_name.update({x: x for x in self.latent if x not in self.mplus_name.values()})
         self.entries: dict[tuple, dict] = {}  # (level, section, kind, target) -> {"mark", "value", "label"}
         self.order: list[tuple] = []
 
@@ -56,6 +67,51 @@ class _Writer:
     def _within(self):
         return "WITHIN" if self.two_level else None
 
+    @staticmethod
+    def _effect_mplus_name(e) -> str:
+        """A random effect's Mplus name: the item for an item's own random intercept (``y`` of ``y_b``)."""
+        if (e.target == "intercept" and len(e.indicators) == 1 and e.loadings == "fixed"
+                and e.name == f"{e.indicators[0]}{RANDOM_INTERCEPT_SUFFIX}"):
+            return e.indicators[0]
+        return e.name
+
+    def _class_level(self, cv) -> str | None:
+        """The level of the statements of class variable ``cv``'s logits (``c ON x``, ``c#1;``)."""
+        if cv.level == "between" or self.two_level and cv.random_intercept:
+            return "BETWEEN"
+        return self._within()
+
+    def _locate_unclassed(self, name: str):
+        """``_locate`` of a name that is not class-specific (no ``|c#k``)."""
+        spec = self.spec
+        f = re.fullmatch(r"(\w+) BY (\S+)", name)
+        if f and any(x.name == f.group(1) for x in spec.factors):
+            return (self._within(), None, "BY", (f.group(1), f.group(2)))
+        if f and any(e.name == f.group(1) for e in spec.random_effects):  # a between factor's loading
+            return ("BETWEEN", None, "BY", (f.group(1), f.group(2)))
+        v = re.fullmatch(r"var\((\S+)\)", name)
+        if v and any(x.name == v.group(1) for x in spec.factors):
+            return (self._within(), None, "VARIANCE", v.group(1))
+        if v and v.group(1) in self.mplus_name:  # a random effect's or a class logit's between variance
+            return ("BETWEEN", None, "VARIANCE", self.mplus_name[v.group(1)])
+        c = re.fullmatch(r"cov\(([^,()]+),([^,()]+)\)", name)
+        if c and c.group(1) in self.mplus_name and c.group(2) in self.mplus_name:
+            a, b = sorted((self.mplus_name[c.group(1)], self.mplus_name[c.group(2)]), key=self.latent.index)
+            return ("BETWEEN", None, "WITH", (a, b))  # in the order _random_effect_statements writes it
+        on = re.fullmatch(r"(\S+) ON (\S+)", name)
+        if on:
+            y, x = on.groups()
+            ref = re.fullmatch(r"(\w+)#(\d+)", y)
+            if ref and ref.group(1) in self.k:  # class-logit slope c#k ON x, transition c2#k ON c1#d
+                cv = spec.class_variable(ref.group(1))
+                if x.split("#")[0] == cv.depends_on:
+                    parent = spec.class_variable(cv.depends_on)
+                    return (self._class_level(parent), None, "ON", (y, (x,)))
+                return (self._class_level(cv), None, "ON", (y, (x,)))
+            if y in self.mplus_name:  # a between-level regression of a random effect
+                return ("BETWEEN", None, "ON", (self.mplus_name[y], (x,)))
+        return None
+
     def _locate(self, name: str):
         """(level, section, kind, target) of a parameter name, or None if it has no Mplus spelling here."""
         spec = self.spec
@@ -63,16 +119,13 @@ class _Writer:
         if name.startswith("[") and name.endswith("]") and "#" in name and "|" not in name:
             return ("BETWEEN" if self.two_level else None, None, "MEAN", name[1:-1])
         if not m:
-            f = re.fullmatch(r"(\w+) BY (\S+)", name)
-            if f and any(x.name == f.group(1) for x in spec.factors):
-                return (self._within(), None, "BY", (f.group(1), f.group(2)))
-            v = re.fullmatch(r"var\((\w+)\)", name)
-            if v and any(x.name == v.group(1) for x in spec.factors):
-                return (self._within(), None, "VARIANCE", v.group(1))
-            return None
+            return self._locate_unclassed(name)
         body, section = m.group("body"), (m.group("cv"), int(m.group("k")))
         if section[0] not in self.k:
             return None
+        inner = re.fullmatch(r"(?:var|cov)\((.+)\)|(\S+) ON \S+", body)
+        if inner and set((inner.group(1) or inner.group(2)).split(",")) & set(self.mplus_name):
+            return None  # a between-class-specific random-effect parameter (random_by_class): no spelling here
         on = re.fullmatch(r"(\S+) ON (\S+)", body)
         if on:
             y, x = on.groups()
@@ -166,13 +219,13 @@ class _Writer:
         """Fixed values, equality labels and starting values of individual parameters."""
         for name, value in self.spec.constraints.fixed.items():
             where = self._locate(name)
-            if where is None:
+            if where is None or self._start_only(where):
                 raise SpecificationError(f"the fixed parameter {name!r} has no Mplus spelling in this writer")
             self._add(*where, mark="@", value=value)
         for g, group in enumerate(self.spec.constraints.equal, start=1):
             for name in group:
                 where = self._locate(name)
-                if where is None:
+                if where is None or self._start_only(where):
                     raise SpecificationError(f"the equality of {name!r} has no Mplus spelling in this writer")
                 self._add(*where, label=f"e{g}")
         for name, value in self.estimates.items():
@@ -181,15 +234,31 @@ class _Writer:
             where = self._locate(name)
             if where is None or where[2] == "BY" and isinstance(where[3], tuple) and len(where[3]) == 3:
                 continue
-            if self._structural_default(where):
-                continue
+            if self._structural_default(where):  # class-invariant: its start goes in %OVERALL%
+                where = (where[0], None) + where[2:]
             entry = self.entries.get(where, {})
             if entry.get("mark") == "@":
                 continue
             self._add(*where, mark="*", value=float(value))
+            if where[2] == "BY" and where[0] != "BETWEEN":
+                f = next(x for x in self.spec.factors if x.name == where[3][0])
+                if f.variance == "fixed" and where[3][1] == f.indicators[0]:
+                    # the standardized factor: a start frees the first loading, so Mplus needs f@1
+                    self._add(self._within(), None, "VARIANCE", f.name, "@", 1.0)
+
+    def _start_only(self, where) -> bool:
+        """True for parameters the reader takes a start for but no fixed value or label: class-logit
+        slopes and transitions, and the between-level parameters of random effects."""
+        level, section, kind, target = where
+        if kind == "ON" and re.fullmatch(r"\w+#\d+", target[0]):
+            return True
+        return level == "BETWEEN" and section is None and (
+            kind in ("WITH", "BY") or kind == "VARIANCE" and target in self.latent
+            or kind == "ON" and target[0] in self.latent)
 
     def _structural_default(self, where) -> bool:
-        """True for parameters whose mention in a class section would change the spec."""
+        """True for parameters whose mention in a class section would change the spec (the
+        class-invariant intercepts / thresholds of the items of a factor with class-varying means)."""
         level, section, kind, target = where
         if section is None or kind != "MEAN":
             return False
@@ -203,6 +272,7 @@ class _Writer:
     def text(self, data_file: str, names, title: str) -> str:
         spec = self.spec
         self._structure()
+        self._random_effect_statements()  # before the values: a between factor's BY lists its items first
         self._values()
         used = [ind.name for ind in spec.indicators] + list(spec.covariates)
         names = list(names) if names is not None else used + [c for c in (spec.cluster, spec.weights) if c]
@@ -268,7 +338,6 @@ class _Writer:
 
     def _model(self) -> list[str]:
         spec = self.spec
-        self._random_effect_statements()
         levels = ["WITHIN", "BETWEEN"] if self.two_level else [None]
         out: list[str] = []
         by_command = len(spec.class_variables) > 1 and not self.two_level  # MODEL c1: / MODEL c2: sections
@@ -287,31 +356,23 @@ class _Writer:
         return out
 
     def _random_effect_statements(self) -> None:
+        """Between-level statements of the random effects: between factors, regressions, covariances."""
         spec = self.spec
-        mplus_name = {}
         for e in spec.random_effects:
-            if e.target == "intercept":
-                single_default = (len(e.indicators) == 1 and e.name == f"{e.indicators[0]}{RANDOM_INTERCEPT_SUFFIX}"
-                                  and e.loadings == "fixed")
-                if single_default:
-                    it = e.indicators[0]
-                    mplus_name[e.name] = it
-                    if self.items[it].family != "normal":
-                        self._add("BETWEEN", None, "VARIANCE", it)
-                else:
-                    self._add("BETWEEN", None, "BY", (e.name, tuple(e.indicators), "@1" if e.loadings == "fixed"
-                                                      else None))
-                    for it in e.indicators:
-                        self._add("BETWEEN", None, "VARIANCE", it, "@", 0.0)
-                    mplus_name[e.name] = e.name
-            else:
-                mplus_name[e.name] = e.name
+            name = self.mplus_name[e.name]
+            if e.target == "intercept" and name != e.name:  # an item's own random intercept: the item
+                if self.items[name].family != "normal":
+                    self._add("BETWEEN", None, "VARIANCE", name)
+            elif e.target == "intercept":
+                self._add("BETWEEN", None, "BY", (e.name, tuple(e.indicators), "@1" if e.loadings == "fixed"
+                                                  else None))
+                for it in e.indicators:
+                    self._add("BETWEEN", None, "VARIANCE", it, "@", 0.0)
             if e.on:
-                self._add("BETWEEN", None, "ON", (mplus_name[e.name], tuple(e.on)))
+                self._add("BETWEEN", None, "ON", (name, tuple(e.on)))
         slopes = any(e.target == "slope" for e in spec.random_effects)
         default = "diagonal" if slopes else "full"
-        latent = [mplus_name[e.name] for e in spec.random_effects]
-        latent += [f"{cv.name}#{k}" for cv in spec.class_variables if cv.random_intercept for k in range(1, cv.n_classes)]
+        latent = self.latent
         if spec.random_covariance != default and len(latent) > 1:
             mark = "@0" if spec.random_covariance == "diagonal" else ""
             for i, a in enumerate(latent):
@@ -333,7 +394,7 @@ class _Writer:
             s, y, x = target
             return f"{s} | {y} ON {x};"
         if kind == "WITH":
-            return f"{target[0]} WITH {target[1]};"
+            return f"{target[0]} WITH {target[1]}{val};"
         if kind == "ON":
             y, xs = target
             xs = xs if isinstance(xs, tuple) else (xs,)
@@ -359,7 +420,8 @@ def _wrap(head: str, names: list[str], width: int = 76) -> list[str]:
 
 
 def _num(value: float) -> str:
-    return f"{float(value):.6g}"
+    """The shortest text that reads back as the same double (a start in full precision)."""
+    return repr(float(value))
 
 
 def _finite(value) -> bool:
