@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .latent import Draws, UnitFactors, components_of
+from .latent import Draws, UnitFactors, components_of, elements
 
 
 def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFrame | None = None,
@@ -53,7 +53,7 @@ def simulate(model, values: Mapping[str, float] | np.ndarray, design: pd.DataFra
             cls = draws.class_of_item(group.class_var, item)
             eta = _item_eta(structure, draws, group, item, cls)
             if group.has_factors:  # eq 36: lambda_cp . eta_c
-                lam = np.where(group.loadings[:, p] >= 0, draws.phi[np.maximum(group.loadings[:, p], 0)], 0.0)
+                lam = elements(draws.phi, group.loadings[:, p])  # (K|1, m)
                 eta_c = factors[group.class_var].values(draws, cls)  # (n, m)
                 eta = eta + np.einsum("nm,nm->n", lam[np.minimum(cls, len(lam) - 1)], eta_c)
             params = {role: draws.phi[layout.blocks[key].index][:, p][cls] for role, key in group.params.items()}

@@ -16,6 +16,7 @@ from scipy import optimize, special, stats
 import mlmix_pymc as mm
 from mlmix_pymc.spec import ClassVariable, Indicator, ModelSpec, RandomEffect
 from reference_gom import loglik_logistic_normal
+from reference_integrals import factor_mixture_rows, random_intercept_rows
 from test_simulate_components import g2_p_value
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,11 +126,8 @@ def test_two_level_random_intercept_tobit_equals_brute_force():
     spec = ModelSpec(class_variables=(ClassVariable("c", 1),), indicators=(Indicator("y", "censored-below"),),
                      cluster="g", random_effects=(RandomEffect("u", "intercept", ("y",)),))
     model = mm.from_spec(spec, pd.DataFrame({"y": y, "g": cluster}))
-    z, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
-    per_node = tobit_logpdf(y[:, None], 0.4 + np.sqrt(0.5) * z[None, :], 0.8, 0.0)  # (n, Q)
-    by_cluster = np.vstack([per_node[cluster == j].sum(axis=0) for j in range(n_clusters)])
-    reference = special.logsumexp(by_cluster + np.log(w)[None], axis=1).sum()
+    reference = random_intercept_rows(lambda b: tobit_logpdf(y[:, None], 0.4 + b[None, :], 0.8, 0.0), cluster,
+                                      0.5).sum()
     values = {"y|c#1": 0.4, "var(y)|c#1": 0.8, "var(u)": 0.5}
     assert model.loglik(values, integration="gauss-hermite", points=61) == pytest.approx(reference, abs=1e-6)
 
@@ -145,12 +143,12 @@ def test_factor_mixture_with_censored_items_equals_brute_force():
         for p, it in enumerate("abc"):
             values.update({f"{it}|c#{c + 1}": means[c, p], f"var({it})|c#{c + 1}": variances[c, p]})
     assert set(values) <= set(model.parameter_names)
-    z, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
-    mu = means[None, :, :] + (z[:, None] * lam[None, :])[:, None, :]  # (Q, K, P)
-    log_f = tobit_logpdf(y[:, None, None, :], mu[None], variances[None, None], y.min(axis=0)).sum(axis=-1)
-    probs = special.softmax([-0.2, 0.0])
-    reference = np.log(np.einsum("nqk,q,k->n", np.exp(log_f), w, probs)).sum()
+
+    def log_f_at(z):  # (n, Q, K)
+        mu = means[None, :, :] + (z[:, None] * lam[None, :])[:, None, :]  # (Q, K, P)
+        return tobit_logpdf(y[:, None, None, :], mu[None], variances[None, None], y.min(axis=0)).sum(axis=-1)
+
+    reference = factor_mixture_rows(log_f_at, [-0.2, 0.0]).sum()
     assert model.loglik(values, integration="gauss-hermite", points=61) == pytest.approx(reference, abs=1e-6)
 
 

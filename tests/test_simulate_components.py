@@ -14,8 +14,9 @@ import pytest
 from scipy import special, stats
 
 import mlmix_pymc as mm
-from reference_gom import binary_item_probs, gh, loglik_3pl, loglik_dirichlet, loglik_fma_gom, \
+from reference_gom import binary_item_probs, loglik_3pl, loglik_dirichlet, loglik_fma_gom, \
     loglik_logistic_normal, loglik_restricted
+from reference_integrals import factor_mixture_rows
 
 ITEMS = ["a", "b", "c", "d"]
 PATTERNS = np.array(list(itertools.product([0.0, 1.0], repeat=len(ITEMS))))  # (16, 4)
@@ -112,11 +113,11 @@ def case_fma():
     """2-class factor mixture, class-invariant loadings, factor variance 1 (eq 36): Gauss-Hermite by hand."""
     lam = np.array([0.9, 1.1, 0.6, 1.3])
     values = {"[c#1]": 0.5, **{f"f BY {it}": lam[p] for p, it in enumerate(ITEMS)}, **_threshold_values(2)}
-    z, w = gh(60, 1)
-    f = binary_item_probs(PATTERNS, THRESHOLDS[:2], z[:, 0], np.vstack([lam, lam]))  # (16, Q, P, K)
-    per_class = np.prod(f, axis=2)  # (16, Q, K)
-    probs = special.softmax([0.5, 0.0])
-    return mm.fma(_design(), ITEMS, 2), values, np.log(np.einsum("nqk,q,k->n", per_class, w, probs))
+
+    def log_f_at(z):  # (16, Q, K)
+        return np.log(binary_item_probs(PATTERNS, THRESHOLDS[:2], z, np.vstack([lam, lam]))).sum(axis=2)
+
+    return mm.fma(_design(), ITEMS, 2), values, factor_mixture_rows(log_f_at, [0.5, 0.0], points=60)
 
 
 CASES = {"lca": case_lca, "gom_logistic_normal": case_gom_logistic_normal,

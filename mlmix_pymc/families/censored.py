@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
-from .base import LOG_2PI, Family, add_class_block, class_names, interleave, masked, standardized
+from .base import LOG_2PI, Family, interleave, masked, standardized
 from .categorical import log_cdf
-from .normal import robust_variance
+from .normal import NORMAL
 
 
 class CensoredNormal(Family):
@@ -40,15 +40,7 @@ class CensoredNormal(Family):
         return (self.name, self.points)
 
     def add_blocks(self, layout, key, cv_name, n_classes, items, n_categories, values):
-        add_class_block(layout, f"mean:{key}", class_names("{item}", items, cv_name, n_classes), "mean",
-                        cv_name, items)
-        floor = np.log(1e-6 * robust_variance(values))
-        vblock = add_class_block(layout, f"variance:{key}", class_names("var({item})", items, cv_name, n_classes),
-                                 "variance", cv_name, items, "log", lambda pos: (floor[pos[1]], np.inf))
-        for p, it in enumerate(items):
-            if it.variance == "class-equal":
-                layout.add_equality(vblock.index[:, p])
-        return {"means": f"mean:{key}", "variances": f"variance:{key}"}
+        return NORMAL.add_blocks(layout, key, cv_name, n_classes, items, n_categories, values)  # the latent normal's
 
     def _censored(self, y: np.ndarray, obs: np.ndarray) -> np.ndarray:
         points = np.asarray(self.points)[None, :]

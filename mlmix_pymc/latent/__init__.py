@@ -8,7 +8,7 @@ effects, within-level class variables, within-level factors, grade-of-membership
 
 from __future__ import annotations
 
-from .base import LEVELS, Draws, LatentComponent, draw_categories
+from .base import LEVELS, Draws, LatentComponent, draw_categories, elements
 from .class_variable import ClassVariable, fixed_logits
 from .cluster_effects import ClusterEffects
 from .membership import Membership
@@ -38,4 +38,4 @@ def components_of(structure) -> list:
 
 
 __all__ = ["LEVELS", "Draws", "LatentComponent", "ClassVariable", "ClusterEffects", "UnitFactors", "Membership",
-           "components_of", "draw_categories", "fixed_logits", "factor_values"]
+           "components_of", "draw_categories", "elements", "fixed_logits", "factor_values"]

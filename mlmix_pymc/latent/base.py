@@ -73,6 +73,11 @@ class LatentComponent(Protocol):
         """Draw this latent variable given the components above it, into ``draws``."""
 
 
+def elements(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values`` at ``index`` (any shape) with -1 meaning 0: numpy's ``graph.unit._gather_elements``."""
+    return np.where(index >= 0, values[np.maximum(index, 0)], 0.0)
+
+
 def draw_categories(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One 0-based category per row (and any leading axes) from probabilities (..., K)."""
     cumulative = np.cumsum(probs, axis=-1)[..., :-1]

@@ -19,13 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .base import Draws, draw_categories
+from .base import Draws, draw_categories, elements
 from .class_variable import fixed_logits
-
-
-def _elements(phi: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """phi at ``index`` with -1 meaning 0 (``graph.unit._gather_elements`` in numpy)."""
-    return np.where(index >= 0, phi[np.maximum(index, 0)], 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,12 +47,12 @@ class Membership:
         else:
             logits = fixed_logits(structure, draws.phi, structure.class_var(memb.class_var), draws.x)
             if memb.random is not None:  # b_j = M z_j; M holds Cholesky-factor elements (u scale)
-                loadings = _elements(draws.u, memb.random)  # (K, d)
+                loadings = elements(draws.u, memb.random)  # (K, d)
                 logits = logits + draws.rng.standard_normal((n, memb.dim)) @ loadings.T
         g = special.softmax(logits, axis=1)
         by_item = np.repeat(logits[:, None, :], len(memb.items), axis=1)  # (n, P, K)
         if memb.item_logits is not None:  # eq 44: item-specific class logits
-            by_item = by_item + _elements(draws.phi, memb.item_logits).T[None]
+            by_item = by_item + elements(draws.phi, memb.item_logits).T[None]
         draws.item_classes[memb.class_var] = draw_categories(draws.rng, special.softmax(by_item, axis=-1))
         draws.item_order[memb.class_var] = list(memb.items)
         for c in range(k):

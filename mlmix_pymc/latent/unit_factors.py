@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Draws
+from .base import Draws, elements
 
 
 def factor_values(latent, phi: np.ndarray, z: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -19,7 +19,7 @@ def factor_values(latent, phi: np.ndarray, z: np.ndarray, cls: np.ndarray) -> np
     psi = phi[latent.variances]  # (K|1, m)
     eta = np.sqrt(psi[np.minimum(cls, len(psi) - 1)]) * z
     if latent.means is not None:
-        eta = eta + np.where(latent.means >= 0, phi[np.maximum(latent.means, 0)], 0.0)[cls]
+        eta = eta + elements(phi, latent.means)[cls]
     return eta
 
 
