@@ -35,8 +35,17 @@ def spec_to_mplus(spec: ModelSpec, data_file: str = "data.dat", names: list[str]
     return w.text(data_file, names, title)
 
 
+# the families whose VARIABLE keyword and parameter statements the writer spells (and the reader reads);
+# an item of another family is refused by name instead of being written as something else
+SPELLED_FAMILIES = ("binary", "ordinal", "normal", "poisson", "nominal")
+
+
 class _Writer:
     def __init__(self, spec: ModelSpec, estimates: dict):
+        unspelled = {ind.name: ind.family for ind in spec.indicators if ind.family not in SPELLED_FAMILIES}
+        if unspelled:
+            raise SpecificationError(f"to_mplus cannot write items of family {sorted(set(unspelled.values()))} yet "
+                                     f"(items {sorted(unspelled)}); it writes {list(SPELLED_FAMILIES)} items")
         self.spec, self.estimates = spec, estimates
         self.two_level = spec.is_two_level and (spec.random_effects or spec.between_class_variable is not None
                                                 or any(cv.random_intercept for cv in spec.class_variables))
