@@ -187,3 +187,10 @@ def test_mplus_export_refuses_the_new_families_by_name():
     model = mm.lca(frame, ["y", "t", "u"], 2, family={"y": "negbin", "t": "censored-below", "u": "binary"})
     with pytest.raises(mm.SpecificationError, match=r"\['censored-below', 'negbin'\].*\['t', 'y'\]"):
         model.to_mplus()
+
+
+def test_a_count_above_the_models_support_is_named_with_its_column():
+    frame = pd.DataFrame({"y": np.arange(60) % 5, "u": np.arange(60) % 2}, dtype=float)
+    result = mm.lca(frame, ["y", "u"], 2, family={"y": "negbin", "u": "binary"}).fit(seed=1, starts=(2, 1), se=None)
+    with pytest.raises(mm.DataError, match=r"item 'y' has count 9, above the largest count 4"):
+        result.predict(pd.DataFrame({"y": [1.0, 9.0], "u": [0.0, 1.0]}))

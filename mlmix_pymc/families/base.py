@@ -55,8 +55,9 @@ class Family:
     mplus_option: str | None = None
 
     # ------------------------------------------------------------ data
-    def bind(self, values: np.ndarray) -> "Family":
-        """The family as one measurement group uses it, given the group's item values (n, P).
+    def bind(self, values: np.ndarray, names: tuple = ()) -> "Family":
+        """The family as one measurement group uses it, given the group's item values (n, P) and
+        the items' names (for errors about later data).
 
         Families whose statistics need constants of the data (the largest count of a negative
         binomial item, the censoring points of a censored item) return a configured copy;

@@ -32,7 +32,7 @@ class CensoredNormal(Family):
         self.mplus_option = "(b)" if side == "below" else "(a)"
         self.points = points  # (P,) censoring point of each item of the group
 
-    def bind(self, values):
+    def bind(self, values, names=()):
         points = np.nanmin(values, axis=0) if self.side == "below" else np.nanmax(values, axis=0)
         return CensoredNormal(self.side, tuple(float(v) for v in points))
 

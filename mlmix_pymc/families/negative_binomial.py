@@ -32,12 +32,13 @@ class NegativeBinomial(Family):
     mplus_keyword, mplus_option = "COUNT", "(nb)"
     intercept_role, intercept_sign = "log_rates", 1.0
 
-    def __init__(self, max_count: int | None = None):
+    def __init__(self, max_count: int | None = None, items: tuple = ()):
         self.max_count = max_count
+        self.items = items  # the group's item names, for the error about a larger count in later data
 
-    def bind(self, values):
+    def bind(self, values, names=()):
         observed = values[~np.isnan(values)]
-        return NegativeBinomial(max(1, int(observed.max())) if observed.size else 1)
+        return NegativeBinomial(max(1, int(observed.max())) if observed.size else 1, tuple(names))
 
     def signature(self):
         return (self.name, self.max_count)
@@ -61,8 +62,10 @@ class NegativeBinomial(Family):
         obs, y = masked(values)
         top = self._bound()
         if np.any(y > top):
-            raise DataError(f"negative binomial item has count {int(y.max())}, above the largest count {top} of "
-                            "the data the model was built on; build the model on data that include it")
+            p = int(np.argmax(y.max(axis=0)))
+            item = repr(self.items[p]) if p < len(self.items) else f"number {p + 1} of its group"
+            raise DataError(f"negative binomial item {item} has count {int(y[:, p].max())}, above the largest count "
+                            f"{top} of the data the model was built on; build the model on data that include it")
         above = (y[:, :, None] > np.arange(top)[None, None, :]) * obs[:, :, None]  # (n, P, Y): 1(y > j)
         base = interleave(obs, y, special.gammaln(y + 1.0) * obs).reshape(len(y), y.shape[1], 3)
         return np.concatenate([base, above], axis=2).reshape(len(y), -1)

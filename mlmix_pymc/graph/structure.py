@@ -452,7 +452,7 @@ def _add_measurement(layout, spec, data, cv_name, k, item_elements, regression_i
         buckets.setdefault((family.name, link, m, ind.name in loading_of) + alone, []).append(ind)
     for (fam_name, link, m, on_factor, *alone), items in buckets.items():
         values = np.column_stack([data.indicators[it.name].values for it in items])
-        family = family_of(items[0].family).bind(values)
+        family = family_of(items[0].family).bind(values, tuple(it.name for it in items))
         key = f"{cv_name}:{fam_name}:{link}:{m}" + (":f" if on_factor else "") + "".join(f":{a}" for a in alone)
         params = family.add_blocks(layout, key, cv_name, k, items, m, values)
         for role, block_key in params.items():
